@@ -3,6 +3,7 @@
  * safetensors, seeded initialisation, and the module-plugin interface.
  */
 export * from './backend/index.js';
+export * from './golden.js';
 export * from './kernels/index.js';
 export * from './nn/index.js';
 export * from './ops/index.js';

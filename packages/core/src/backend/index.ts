@@ -33,7 +33,6 @@ export interface BackendInfo {
 
 let current: BackendInfo | null = null;
 let threadsHandle: WasmThreadsHandle | null = null;
-
 /** The backend that initBackend chose, or null before it ran. */
 export function backendInfo(): BackendInfo | null {
   return current;
@@ -71,6 +70,8 @@ export async function initBackend(name: BackendName = 'auto', opts: BackendOptio
     await tf.setBackend(current.tfBackend);
     return current;
   }
+  // PROD silences tfjs's console advice ("install the node backend") that would clutter CLI output.
+  tf.env().set('PROD', true);
   registerMissingGradients();
   const order: Exclude<BackendName, 'auto'>[] = name === 'auto' ? ['tensorflow', 'node', 'wasm', 'cpu'] : [name];
   const skipped: { name: string; reason: string }[] = [];

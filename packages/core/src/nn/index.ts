@@ -1,1 +1,2 @@
+export * from './layers/index.js';
 export * from './module.js';

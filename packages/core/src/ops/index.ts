@@ -1,1 +1,2 @@
-export {};
+export * from './batchnorm.js';
+export * from './gridSample.js';

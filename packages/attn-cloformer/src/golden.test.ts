@@ -1,0 +1,33 @@
+import { formatParityReport, loadParityCase, runParityCase } from '@ablate/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { goldenAdapter, goldenMatches } from './golden.js';
+import { goldenCasePaths, useBackend } from './test-utils/helpers.js';
+
+const dir = new URL('../../../fixtures/golden/attention/', import.meta.url).pathname;
+const cases = goldenCasePaths(dir, goldenMatches);
+
+describe('EfficientAttention (CloFormer) golden parity', () => {
+  it('finds the visible cloformer cases by their reference (and nothing else)', () => {
+    const names = cases.map((p) => p.split('/').pop());
+    expect(names).toContain('cloformer_d32_h4_g2-2_k3_w4_b2_8x8.json');
+    expect(names).toContain('cloformer_d32_h4_g1-1-2_k3-5_w2_b2_8x8.json');
+    expect(names.every((n) => n?.startsWith('cloformer_'))).toBe(true);
+  });
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    for (const p of cases) {
+      const name = p.split('/').pop()?.replace('.json', '');
+      it(`${name} on ${backend}: forward and every gradient within the case's tolerances; no leaks`, async () => {
+        await useBackend(backend);
+        const c = loadParityCase(p);
+        const before = tf.memory().numTensors;
+        const report = runParityCase(c, goldenAdapter);
+        expect(tf.memory().numTensors).toBe(before);
+        console.log(`[${backend}] ${formatParityReport(report)}`);
+        expect(report.rows.length).toBeGreaterThan(1);
+        expect(report.pass, formatParityReport(report)).toBe(true);
+      });
+    }
+  }
+});

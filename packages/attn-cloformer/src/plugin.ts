@@ -1,0 +1,139 @@
+/**
+ * YOLOv8 registry plugin for CloFormer's EfficientAttention.
+ *
+ * YAML: `[from, repeats, EfficientAttention, [c?, num_heads?, group_split?, kernel_sizes?, window_size?]]`
+ * (alias `AttnConv`). Every arg is optional (`null`/`None` = default):
+ *  - `c`: leading channel count. The input decides the channels; `c` is only checked: it must equal the
+ *    input channels as written or after Conv-style width scaling, else an error.
+ *  - `num_heads`: default c/16 for c >= 64 divisible by 16 (head width 16, as CloFormer-XXS's stages 2-4),
+ *    else 4 (CloFormer-XXS's 32-channel stage: 4 heads of 8), else the largest of 2, 1 dividing c. With
+ *    `group_split` given and `num_heads` omitted, num_heads = sum(group_split).
+ *  - `group_split`: default [floor(h/2), h - floor(h/2)] (one AttnConv group, one global group).
+ *  - `kernel_sizes`: default [5] when there is one local group; required otherwise.
+ *  - `window_size`: int (official fixed pooling window, ceil-mode on non-divisible maps) or 'auto'
+ *    (default: window = ceil(max(H, W) / 7) per input, so the pooled grid is at most 7 x 7 as in every
+ *    CloFormer stage at 224 px).
+ * Resolved constructor args: `[c, num_heads, group_split, kernel_sizes, {windowSize}]`.
+ */
+import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { EfficientAttention } from './efficient-attention.js';
+
+const NAME = 'EfficientAttention';
+
+function isNone(v: unknown): boolean {
+  return v === undefined || v === null || v === 'None' || v === 'null';
+}
+
+/** Checks an optional leading channel count against the input channels (as written or width-scaled). */
+export function checkChannelArg(name: string, v: unknown, ctx: ChannelContext): void {
+  if (isNone(v)) return;
+  const c1 = ctx.inputChannels[0];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new Error(`${name} at ${ctx.where}: the first YAML arg is a channel count, got ${JSON.stringify(v)}`);
+  }
+  const scaled = ctx.scaleChannels(v);
+  if (v !== c1 && scaled !== c1) {
+    throw new Error(
+      `${name} at ${ctx.where}: YAML channel count ${v} (width-scaled: ${scaled}) contradicts the input's ${c1} channels; ` +
+        `write ${c1} (or the unscaled value), or omit it (the module is c -> c, the input decides)`,
+    );
+  }
+}
+
+/** Default heads for c channels (see the header). */
+export function defaultHeads(c: number): number {
+  if (c >= 64 && c % 16 === 0) return c / 16;
+  for (const h of [4, 2, 1]) if (c % h === 0) return h;
+  return 1;
+}
+
+function intList(v: unknown, what: string, where: string, min: number): number[] {
+  if (!Array.isArray(v) || v.some((e) => typeof e !== 'number' || !Number.isInteger(e) || e < min)) {
+    throw new Error(`${NAME} at ${where}: ${what} must be a list of integers >= ${min}, got ${JSON.stringify(v)}`);
+  }
+  return v as number[];
+}
+
+function resolve(args: readonly unknown[], ctx: ChannelContext): { args: unknown[]; c2: number } {
+  const where = ctx.where;
+  if (ctx.inputChannels.length !== 1) throw new Error(`${NAME} at ${where}: takes one input, got ${ctx.inputChannels.length}`);
+  if (args.length > 5) {
+    throw new Error(
+      `${NAME} at ${where}: at most 5 args [c, num_heads, group_split, kernel_sizes, window_size], got ${JSON.stringify(args)}`,
+    );
+  }
+  const c1 = ctx.inputChannels[0];
+  checkChannelArg(NAME, args[0], ctx);
+  const split = isNone(args[2]) ? null : intList(args[2], 'group_split (3rd arg)', where, 0);
+  let heads: number;
+  if (!isNone(args[1])) {
+    const h = args[1];
+    if (typeof h !== 'number' || !Number.isInteger(h) || h < 1)
+      throw new Error(`${NAME} at ${where}: num_heads (2nd arg) must be a positive integer, got ${JSON.stringify(h)}`);
+    heads = h;
+  } else heads = split ? split.reduce((a, b) => a + b, 0) : defaultHeads(c1);
+  if (heads < 1 || c1 % heads !== 0) throw new Error(`${NAME} at ${where}: num_heads ${heads} does not divide the input's ${c1} channels`);
+  const local = Math.floor(heads / 2);
+  const groupSplit = split ?? [local, heads - local];
+  if (groupSplit.reduce((a, b) => a + b, 0) !== heads) {
+    throw new Error(`${NAME} at ${where}: sum(group_split) = ${groupSplit.reduce((a, b) => a + b, 0)} must equal num_heads ${heads}`);
+  }
+  let kernelSizes: number[];
+  if (isNone(args[3])) {
+    if (groupSplit.length !== 2)
+      throw new Error(
+        `${NAME} at ${where}: group_split ${JSON.stringify(groupSplit)} has ${groupSplit.length - 1} local groups: give kernel_sizes (4th arg)`,
+      );
+    kernelSizes = [5];
+  } else kernelSizes = intList(args[3], 'kernel_sizes (4th arg)', where, 1);
+  if (kernelSizes.length + 1 !== groupSplit.length) {
+    throw new Error(
+      `${NAME} at ${where}: need len(kernel_sizes) + 1 == len(group_split), got ${JSON.stringify(kernelSizes)} and ${JSON.stringify(groupSplit)}`,
+    );
+  }
+  let windowSize: number | 'auto' = 'auto';
+  if (!isNone(args[4])) {
+    const w = args[4];
+    if (w !== 'auto' && (typeof w !== 'number' || !Number.isInteger(w) || w < 1)) {
+      throw new Error(`${NAME} at ${where}: window_size (5th arg) must be a positive integer or 'auto', got ${JSON.stringify(w)}`);
+    }
+    windowSize = w as number | 'auto';
+  }
+  return { args: [c1, heads, groupSplit, kernelSizes, { windowSize }], c2: c1 };
+}
+
+/** FLOPs (2 x MACs of convs and matmuls, batch included) on the module's NHWC input shape. */
+export function flops(module: Module, inputShapes: number[][]): number {
+  if (!(module instanceof EfficientAttention))
+    throw new Error(`${NAME}.flops: expected an EfficientAttention module, got ${module.typeName}`);
+  return module.flops(inputShapes[0]);
+}
+
+export const efficientAttentionSpec: ModuleSpec = {
+  name: NAME,
+  aliases: ['AttnConv'],
+  description: 'CloFormer AttnConv + pooled global attention, arXiv 2303.17803',
+  shapePreserving: true,
+  channels: resolve,
+  build(args: readonly unknown[], ctx: BuildContext): Module {
+    // Accepts the resolved args [c, num_heads, group_split, kernel_sizes, options] from channels().
+    if (
+      args.length !== 5 ||
+      typeof args[0] !== 'number' ||
+      typeof args[1] !== 'number' ||
+      !Array.isArray(args[2]) ||
+      !Array.isArray(args[3])
+    ) {
+      throw new Error(
+        `${NAME} at ${ctx.where}: build expects the resolved args [c, num_heads, group_split, kernel_sizes, options], got ${JSON.stringify(args)}`,
+      );
+    }
+    if (args[0] !== ctx.inputChannels[0])
+      throw new Error(`${NAME} at ${ctx.where}: dim ${args[0]} differs from the input's ${ctx.inputChannels[0]} channels`);
+    const opts = (args[4] ?? {}) as { windowSize?: number | 'auto' };
+    return new EfficientAttention(args[0], args[1], args[2] as number[], args[3] as number[], { windowSize: opts.windowSize ?? 'auto' });
+  },
+  flops,
+};
+
+export const plugin: ModulePlugin = { id: '@ablate/attn-cloformer', modules: [efficientAttentionSpec] };

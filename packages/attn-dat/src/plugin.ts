@@ -1,0 +1,188 @@
+/**
+ * YOLOv8 registry plugin for DAttention (DAT).
+ *
+ * YAML: `[from, repeats, DAttention, [c?, kv_size?, n_heads?, n_head_channels?, n_groups?, attn_drop?,
+ * proj_drop?, stride?, offset_range_factor?, use_pe?, dwc_pe?, no_off?, fixed_pe?, ksize?, log_cpb?]]`
+ * (aliases `DAttentionBaseline`, `DAT`): the positional order of the blog/official constructor, every value
+ * optional (omitted, `null` or `None`: default). A YAML mapping may be given instead of, or after, the
+ * positional values: `{n_heads: 4, stride: 2, ksize: 5, offset_range_factor: 2, n_groups: 2, use_pe: false}`
+ * (camelCase keys also accepted).
+ *  - `c` (the blog's first argument, its `q_size`): a channel count. The input decides the channels; `c`
+ *    is only checked: it must equal the input channels as written or after Conv-style width scaling
+ *    (`ceil(min(c, max_channels) * width / 8) * 8`), else an error.
+ *  - `kv_size`: unused (as in the official code with dwc_pe).
+ *  - `n_heads`: default 8 when 8 divides c (the blog's value), else the largest of 4, 2, 1 dividing c.
+ *  - `n_head_channels`: ignored as in the blog (which overwrites it): c / n_heads.
+ *  - defaults as the blog: n_groups 1, drop 0, stride 1, offset_range_factor -1, use_pe and dwc_pe true,
+ *    ksize 9.
+ * Resolved constructor args: `[c, DAttentionOptions]`; output channels c.
+ */
+import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { DAttention, type DAttentionOptions, defaultHeads } from './dat.js';
+
+const NAME = 'DAttention';
+
+/** Positional YAML order (after c), as the official/blog constructor. */
+const POSITIONAL = [
+  'kv_size',
+  'n_heads',
+  'n_head_channels',
+  'n_groups',
+  'attn_drop',
+  'proj_drop',
+  'stride',
+  'offset_range_factor',
+  'use_pe',
+  'dwc_pe',
+  'no_off',
+  'fixed_pe',
+  'ksize',
+  'log_cpb',
+] as const;
+type Key = (typeof POSITIONAL)[number];
+
+const CAMEL: Record<string, Key> = {
+  kvSize: 'kv_size',
+  nHeads: 'n_heads',
+  nHeadChannels: 'n_head_channels',
+  nGroups: 'n_groups',
+  attnDrop: 'attn_drop',
+  projDrop: 'proj_drop',
+  offsetRangeFactor: 'offset_range_factor',
+  usePe: 'use_pe',
+  dwcPe: 'dwc_pe',
+  noOff: 'no_off',
+  fixedPe: 'fixed_pe',
+  logCpb: 'log_cpb',
+};
+
+function isNone(v: unknown): boolean {
+  return v === undefined || v === null || v === 'None' || v === 'null';
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function toBool(v: unknown, what: string, where: string): boolean {
+  if (v === true || v === 1 || v === 'True' || v === 'true') return true;
+  if (v === false || v === 0 || v === 'False' || v === 'false') return false;
+  throw new Error(`${NAME} at ${where}: ${what} must be a boolean (true/false/1/0), got ${JSON.stringify(v)}`);
+}
+
+function toInt(v: unknown, what: string, where: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new Error(`${NAME} at ${where}: ${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function toNum(v: unknown, what: string, where: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new Error(`${NAME} at ${where}: ${what} must be a number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Checks an optional leading channel count against the input channels (as written or width-scaled). */
+function checkChannelArg(v: unknown, ctx: ChannelContext): void {
+  if (isNone(v)) return;
+  const c1 = ctx.inputChannels[0];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new Error(`${NAME} at ${ctx.where}: the first YAML arg is a channel count, got ${JSON.stringify(v)}`);
+  }
+  const scaled = ctx.scaleChannels(v);
+  if (v !== c1 && scaled !== c1) {
+    throw new Error(
+      `${NAME} at ${ctx.where}: YAML channel count ${v} (width-scaled: ${scaled}) contradicts the input's ${c1} channels; ` +
+        `write ${c1} (or the unscaled value), or omit it (the module is c -> c, the input decides)`,
+    );
+  }
+}
+
+/** Turns YAML args into DAttention options for c channels (throws on anything unknown or invalid). */
+export function resolveOptions(c: number, args: readonly unknown[], where: string): DAttentionOptions {
+  const vals: Partial<Record<Key, unknown>> = {};
+  let rest = args.slice(1);
+  const last = rest[rest.length - 1];
+  if (isMapping(last)) {
+    rest = rest.slice(0, -1);
+    for (const [k0, v] of Object.entries(last)) {
+      const k = (CAMEL[k0] ?? k0) as Key;
+      if (!POSITIONAL.includes(k)) {
+        throw new Error(`${NAME} at ${where}: unknown option "${k0}"; known: ${POSITIONAL.join(', ')}`);
+      }
+      vals[k] = v;
+    }
+  }
+  if (rest.length > POSITIONAL.length) {
+    throw new Error(
+      `${NAME} at ${where}: at most ${POSITIONAL.length + 1} positional args [c, ${POSITIONAL.join(', ')}], got ${rest.length + 1}`,
+    );
+  }
+  rest.forEach((v, i) => {
+    if (isMapping(v)) throw new Error(`${NAME} at ${where}: an options mapping may only be the last arg`);
+    if (!isNone(v)) {
+      if (POSITIONAL[i] in vals) throw new Error(`${NAME} at ${where}: ${POSITIONAL[i]} given twice (positional and in the mapping)`);
+      vals[POSITIONAL[i]] = v;
+    }
+  });
+  const o: DAttentionOptions = {};
+  const get = <T>(k: Key, conv: (v: unknown, what: string) => T): T | undefined => (isNone(vals[k]) ? undefined : conv(vals[k], k));
+  o.nHeads = get('n_heads', (v, w) => toInt(v, w, where, 1)) ?? defaultHeads(c);
+  if (c % o.nHeads !== 0) {
+    throw new Error(`${NAME} at ${where}: n_heads ${o.nHeads} does not divide the ${c} input channels`);
+  }
+  o.nHeadChannels = c / o.nHeads;
+  o.nGroups = get('n_groups', (v, w) => toInt(v, w, where, 1));
+  o.attnDrop = get('attn_drop', (v, w) => toNum(v, w, where));
+  o.projDrop = get('proj_drop', (v, w) => toNum(v, w, where));
+  o.stride = get('stride', (v, w) => toInt(v, w, where, 1));
+  o.offsetRangeFactor = get('offset_range_factor', (v, w) => toNum(v, w, where));
+  o.usePe = get('use_pe', (v, w) => toBool(v, w, where));
+  o.dwcPe = get('dwc_pe', (v, w) => toBool(v, w, where));
+  o.noOff = get('no_off', (v, w) => toBool(v, w, where));
+  o.fixedPe = get('fixed_pe', (v, w) => toBool(v, w, where));
+  o.ksize = get('ksize', (v, w) => toInt(v, w, where, 1));
+  o.logCpb = get('log_cpb', (v, w) => toBool(v, w, where));
+  for (const k of Object.keys(o) as (keyof DAttentionOptions)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+function resolve(args: readonly unknown[], ctx: ChannelContext): { args: unknown[]; c2: number } {
+  if (ctx.inputChannels.length !== 1) {
+    throw new Error(`${NAME} at ${ctx.where}: takes one input, got ${ctx.inputChannels.length} (from must be a single layer)`);
+  }
+  const c1 = ctx.inputChannels[0];
+  if (!isMapping(args[0])) checkChannelArg(args[0], ctx);
+  const opts = resolveOptions(c1, isMapping(args[0]) ? [null, ...args] : args, ctx.where);
+  try {
+    DAttention.validate(c1, opts); // the constructor's checks, without allocating weights
+  } catch (e) {
+    throw new Error(`${NAME} at ${ctx.where}: ${(e as Error).message}`);
+  }
+  return { args: [c1, opts], c2: c1 };
+}
+
+/** FLOPs (2 x MACs of convs and matmuls, batch included) of a DAttention on its NHWC input shape. */
+export function flops(module: Module, inputShapes: number[][]): number {
+  if (!(module instanceof DAttention)) throw new Error(`${NAME}.flops: expected a DAttention module, got ${module.typeName}`);
+  return module.flops(inputShapes[0]);
+}
+
+export const dattentionSpec: ModuleSpec = {
+  name: NAME,
+  aliases: ['DAttentionBaseline', 'DAT'],
+  description: 'DAT deformable attention (Vision Transformer with Deformable Attention, arXiv 2201.00520), c -> c',
+  shapePreserving: true,
+  channels: resolve,
+  build(args: readonly unknown[], ctx: BuildContext): Module {
+    const [c, opts] = args as [number, DAttentionOptions | undefined];
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 1) {
+      throw new Error(`${NAME} at ${ctx.where}: build expects the resolved args [channels, options], got ${JSON.stringify(args)}`);
+    }
+    return new DAttention(c, opts ?? {});
+  },
+  flops,
+};
+
+export const plugin: ModulePlugin = { id: '@ablate/attn-dat', modules: [dattentionSpec] };

@@ -1,0 +1,133 @@
+/**
+ * YOLOv8 registry plugin for MSDeformAttn on one feature map (`MSDeformAttn2d`).
+ *
+ * YAML: `[from, repeats, MSDeformAttn, [c?, n_levels?, n_heads?, n_points?]]` (aliases `MSDeformAttn2d`,
+ * `MSDeformableAttention`): the positional order of the official constructor
+ * `MSDeformAttn(d_model, n_levels, n_heads, n_points)`, every value optional (omitted, `null`, `None`:
+ * default). A YAML mapping may follow (or replace) the positional values:
+ * `{n_heads: 4, n_points: 8, pos_embed: false}` (camelCase keys also accepted).
+ *  - `c` (d_model): a channel count. The input decides the channels; `c` is only checked: it must equal
+ *    the input channels as written or after Conv-style width scaling, else an error.
+ *  - `n_levels`: must be 1 (one map is attended; anything else is an error).
+ *  - `n_heads`: default 8 when 8 divides c (the official default), else the largest of 4, 2, 1 dividing c.
+ *  - `n_points`: default 4 (official).
+ *  - `pos_embed`: default true: the query gets the encoder's sine position embedding (as Deformable
+ *    DETR's encoder layer, `with_pos_embed(src, pos)`); false: query = the map's tokens.
+ * Resolved constructor args: `[c, MSDeformAttn2dOptions]`; output channels c.
+ */
+import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { defaultHeads, MSDeformAttn2d, type MSDeformAttn2dOptions } from './msdeform.js';
+
+const NAME = 'MSDeformAttn';
+const POSITIONAL = ['n_levels', 'n_heads', 'n_points'] as const;
+const KEYS = [...POSITIONAL, 'pos_embed'] as const;
+type Key = (typeof KEYS)[number];
+const CAMEL: Record<string, Key> = { nLevels: 'n_levels', nHeads: 'n_heads', nPoints: 'n_points', posEmbed: 'pos_embed' };
+
+function isNone(v: unknown): boolean {
+  return v === undefined || v === null || v === 'None' || v === 'null';
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function toBool(v: unknown, what: string, where: string): boolean {
+  if (v === true || v === 1 || v === 'True' || v === 'true') return true;
+  if (v === false || v === 0 || v === 'False' || v === 'false') return false;
+  throw new Error(`${NAME} at ${where}: ${what} must be a boolean (true/false/1/0), got ${JSON.stringify(v)}`);
+}
+
+function toPosInt(v: unknown, what: string, where: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new Error(`${NAME} at ${where}: ${what} must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function checkChannelArg(v: unknown, ctx: ChannelContext): void {
+  if (isNone(v)) return;
+  const c1 = ctx.inputChannels[0];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new Error(`${NAME} at ${ctx.where}: the first YAML arg is a channel count (d_model), got ${JSON.stringify(v)}`);
+  }
+  const scaled = ctx.scaleChannels(v);
+  if (v !== c1 && scaled !== c1) {
+    throw new Error(
+      `${NAME} at ${ctx.where}: YAML channel count ${v} (width-scaled: ${scaled}) contradicts the input's ${c1} channels; ` +
+        `write ${c1} (or the unscaled value), or omit it (the module is c -> c, the input decides)`,
+    );
+  }
+}
+
+/** Turns YAML args (including the leading c) into MSDeformAttn2d options for c channels. */
+export function resolveArgs(c: number, args: readonly unknown[], where: string): MSDeformAttn2dOptions {
+  const vals: Partial<Record<Key, unknown>> = {};
+  let rest = args.slice(1);
+  const last = rest[rest.length - 1];
+  if (isMapping(last)) {
+    rest = rest.slice(0, -1);
+    for (const [k0, v] of Object.entries(last)) {
+      const k = (CAMEL[k0] ?? k0) as Key;
+      if (!KEYS.includes(k)) throw new Error(`${NAME} at ${where}: unknown option "${k0}"; known: ${KEYS.join(', ')}`);
+      vals[k] = v;
+    }
+  }
+  if (rest.length > POSITIONAL.length) {
+    throw new Error(`${NAME} at ${where}: at most 4 positional args [c, ${POSITIONAL.join(', ')}], got ${rest.length + 1}`);
+  }
+  rest.forEach((v, i) => {
+    if (isMapping(v)) throw new Error(`${NAME} at ${where}: an options mapping may only be the last arg`);
+    if (!isNone(v)) {
+      if (POSITIONAL[i] in vals) throw new Error(`${NAME} at ${where}: ${POSITIONAL[i]} given twice (positional and in the mapping)`);
+      vals[POSITIONAL[i]] = v;
+    }
+  });
+  if (!isNone(vals.n_levels) && toPosInt(vals.n_levels, 'n_levels', where) !== 1) {
+    throw new Error(
+      `${NAME} at ${where}: n_levels must be 1 (the YOLOv8 module attends one feature map), got ${JSON.stringify(vals.n_levels)}`,
+    );
+  }
+  const nHeads = isNone(vals.n_heads) ? defaultHeads(c) : toPosInt(vals.n_heads, 'n_heads', where);
+  if (c % nHeads !== 0) throw new Error(`${NAME} at ${where}: n_heads ${nHeads} does not divide the ${c} input channels (d_model)`);
+  const nPoints = isNone(vals.n_points) ? 4 : toPosInt(vals.n_points, 'n_points', where);
+  const posEmbed = isNone(vals.pos_embed) ? true : toBool(vals.pos_embed, 'pos_embed', where);
+  if (posEmbed && c % 4 !== 0) {
+    throw new Error(`${NAME} at ${where}: the sine position embedding needs channels divisible by 4, got ${c}; set pos_embed: false`);
+  }
+  return { nHeads, nPoints, posEmbed };
+}
+
+function resolve(args: readonly unknown[], ctx: ChannelContext): { args: unknown[]; c2: number } {
+  if (ctx.inputChannels.length !== 1) {
+    throw new Error(`${NAME} at ${ctx.where}: takes one input, got ${ctx.inputChannels.length} (from must be a single layer)`);
+  }
+  const c1 = ctx.inputChannels[0];
+  const all = isMapping(args[0]) ? [null, ...args] : args;
+  checkChannelArg(all[0], ctx);
+  return { args: [c1, resolveArgs(c1, all, ctx.where)], c2: c1 };
+}
+
+/** FLOPs (2 x MACs of the linears and the weighted sum, batch included) on the NHWC input shape. */
+export function flops(module: Module, inputShapes: number[][]): number {
+  if (!(module instanceof MSDeformAttn2d)) throw new Error(`${NAME}.flops: expected an MSDeformAttn2d module, got ${module.typeName}`);
+  return module.flops(inputShapes[0]);
+}
+
+export const msDeformAttnSpec: ModuleSpec = {
+  name: NAME,
+  aliases: ['MSDeformAttn2d', 'MSDeformableAttention'],
+  description: 'Deformable DETR multi-scale deformable attention on one map (arXiv 2010.04159), c -> c',
+  shapePreserving: true,
+  channels: resolve,
+  build(args: readonly unknown[], ctx: BuildContext): Module {
+    const [c, opts] = args as [number, MSDeformAttn2dOptions | undefined];
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 1) {
+      throw new Error(`${NAME} at ${ctx.where}: build expects the resolved args [channels, options], got ${JSON.stringify(args)}`);
+    }
+    return new MSDeformAttn2d(c, opts ?? {});
+  },
+  flops,
+};
+
+export const plugin: ModulePlugin = { id: '@ablate/attn-msdeform', modules: [msDeformAttnSpec] };

@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * `pnpm bench [--backend wasm,cpu] [--only conv,train,attention] [--threads N]`: prints numbers, asserts
+ * nothing. Sections:
+ *   conv       per backend: GFLOP/s of conv forward, input gradient and weight gradient (YOLOv8n shapes)
+ *   train      per backend: one YOLOv8n training step (forward, loss, backward, SGD), batch 8, 128 px
+ *   attention  per module: forward and forward+backward time and peak memory at P3/P4/P5 of a 640 px input
+ */
+import { BACKEND_NAMES, type BackendName, initBackend } from '@ablate/core';
+import { Command } from 'commander';
+import { type AttentionRow, benchAttention, benchOneAttention } from '../bench/attention.js';
+import { benchConvKernels, type ConvShape, type Row, YOLO_CONV_SHAPES } from '../bench/kernels.js';
+import { benchTrainStep } from '../bench/train-step.js';
+
+const SECTIONS = ['conv', 'train', 'attention'] as const;
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const w = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n');
+}
+
+const f1 = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(1));
+
+/** The cpu backend's conv gradients are ~1000x slower: bench it on batch-1 copies of three small shapes. */
+const CPU_SHAPES: ConvShape[] = [YOLO_CONV_SHAPES[2], YOLO_CONV_SHAPES[6], YOLO_CONV_SHAPES[9]].map((s) => ({
+  ...s,
+  x: [1, s.x[1], s.x[2], s.x[3]],
+}));
+
+async function convSection(backends: BackendName[], threads: number): Promise<void> {
+  console.log('\n## Conv kernels (GFLOP/s = 2 x MACs / median time)');
+  const agg: Record<string, Row[]> = {};
+  for (const b of backends) {
+    const info = await initBackend(b, { threads, log: false });
+    const cpu = info.name === 'cpu';
+    const rows = await benchConvKernels(cpu ? { shapes: CPU_SHAPES, warmup: 0, runs: 1 } : {});
+    agg[b] = rows.filter((r) => r.shape === 'aggregate');
+    console.log(
+      `\n### ${b}${info.name === 'wasm' ? ` (${info.threads} thread${info.threads > 1 ? 's' : ''}, ${info.simd ? 'SIMD' : 'no SIMD'})` : ''}${cpu ? ' (batch-1 subset: the cpu backend is too slow for the full set)' : ''}`,
+    );
+    console.log(
+      table(
+        ['shape', 'fwd GFLOP/s', 'dX GFLOP/s', 'dW GFLOP/s', 'fwd ms', 'dX ms', 'dW ms'],
+        [...new Set(rows.map((r) => r.shape))].map((shape) => {
+          const get = (k: string) => rows.find((r) => r.shape === shape && r.kernel === k);
+          const [a, c, d] = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'].map(get);
+          return [shape, f1(a?.gflops), f1(c?.gflops), f1(d?.gflops), f1(a?.ms), f1(c?.ms), f1(d?.ms)];
+        }),
+      ),
+    );
+  }
+  if (agg.wasm && agg.cpu) {
+    console.log('\nwasm / cpu throughput ratio (aggregate GFLOP/s; cpu on its subset):');
+    for (const k of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']) {
+      const w = agg.wasm.find((r) => r.kernel === k)?.gflops ?? 0;
+      const c = agg.cpu.find((r) => r.kernel === k)?.gflops ?? 0;
+      console.log(`  ${k.padEnd(22)} ${c > 0 ? (w / c).toFixed(0) : '-'}x`);
+    }
+  }
+}
+
+async function trainSection(backends: BackendName[], threads: number): Promise<void> {
+  console.log('\n## YOLOv8n training step (forward + loss + backward + SGD), batch 8, 128 px, nc 80');
+  const rows: (string | number)[][] = [];
+  for (const b of backends) {
+    if (b === 'cpu') {
+      rows.push([b, '-', '-', '-', 'skipped: the cpu backend needs minutes per step (weight gradients)']);
+      continue;
+    }
+    const info = await initBackend(b, { threads, log: false });
+    const r = await benchTrainStep({ batch: 8, imgsz: 128, steps: 5 });
+    rows.push([
+      `${b} (${info.threads} thread${info.threads > 1 ? 's' : ''})`,
+      r.medianMs.toFixed(0),
+      r.minMs.toFixed(0),
+      (r.peakBytes / 2 ** 20).toFixed(0),
+      r.note ?? '',
+    ]);
+  }
+  console.log(table(['backend', 'median ms', 'min ms', 'peak MiB', 'note'], rows));
+}
+
+async function attentionSection(backends: BackendName[]): Promise<void> {
+  for (const b of backends) {
+    console.log(`\n## Attention modules on ${b} (batch 1; yolov8n widths at 640 px; each size in its own process)`);
+    const rows: AttentionRow[] = await benchAttention({ backend: b, runs: b === 'cpu' ? 1 : 3 });
+    console.log(
+      table(
+        ['module', 'level', 'input NHWC', 'fwd ms', 'fwd+bwd ms', 'peak MiB', 'GFLOPs', 'note'],
+        rows.map((r) => [
+          r.module,
+          r.level,
+          r.shape.join('x'),
+          f1(r.forwardMs),
+          f1(r.trainMs),
+          r.peakBytes === undefined ? '-' : (r.peakBytes / 2 ** 20).toFixed(0),
+          r.gflops === undefined ? '-' : r.gflops.toFixed(2),
+          r.ok ? '' : `cannot run: ${r.error}`,
+        ]),
+      ),
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  // Child mode of the attention section: one module at one size, a JSON line on stdout.
+  const ci = process.argv.indexOf('--attention-child');
+  if (ci > 0) {
+    const o = JSON.parse(process.argv[ci + 1]) as {
+      module: string;
+      shape: [number, number, number, number];
+      backend: BackendName;
+      runs: number;
+    };
+    const row = await benchOneAttention(o.module, o.shape, o.backend, o.runs);
+    console.log(JSON.stringify(row));
+    process.exit(0);
+  }
+  const program = new Command()
+    .name('pnpm bench')
+    .description('Speed benchmarks (numbers only)')
+    .option('-b, --backend <names>', 'comma-separated backends', 'wasm,cpu')
+    .option('-o, --only <sections>', `comma-separated sections (${SECTIONS.join(', ')})`, SECTIONS.join(','))
+    .option('-t, --threads <n>', 'wasm threads', '1')
+    .parse(process.argv);
+  const o = program.opts<{ backend: string; only: string; threads: string }>();
+  const backends = o.backend.split(',') as BackendName[];
+  for (const b of backends) if (!BACKEND_NAMES.includes(b)) throw new Error(`Unknown backend "${b}"; known: ${BACKEND_NAMES.join(', ')}`);
+  const only = o.only.split(',');
+  for (const s of only)
+    if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`Unknown section "${s}"; known: ${SECTIONS.join(', ')}`);
+  const threads = Number(o.threads);
+  console.log(`# ablate bench (node ${process.version}, ${process.platform}-${process.arch})`);
+  if (only.includes('conv')) await convSection(backends, threads);
+  if (only.includes('train')) await trainSection(backends, threads);
+  if (only.includes('attention')) await attentionSection(backends);
+  process.exit(0);
+}
+
+main().catch((e: Error) => {
+  console.error(e.message);
+  process.exit(2);
+});

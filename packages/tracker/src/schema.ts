@@ -1,0 +1,137 @@
+/**
+ * The database schema, as an ordered list of migrations. A migration is applied once, inside a
+ * transaction, and recorded in `schema_migrations`; never edit one that has shipped: add another.
+ *
+ * Tables:
+ *   sweeps        one row per experiment (by name): description, experiment file, resolved config
+ *   trials        one row per trial (id = hash of its resolved configuration): status, final metrics,
+ *                 speed, size, provenance
+ *   sweep_trials  which sweeps a trial belongs to (an identical trial, e.g. the baseline, is shared)
+ *   epochs        one row per trial and epoch: losses, learning rate, validation metrics, seconds
+ *
+ * View `results` (a contract read by the dashboard and by users' own SQL): one row per (sweep, trial)
+ * with at least sweep, trial_id, module, position, seed, status, map50, map50_95, precision, recall,
+ * fitness, fps, latency_ms, params, gflops, epochs, train_seconds, error. The baseline has module and
+ * position NULL. status is one of ok, failed, running, interrupted, pending.
+ */
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const TRIAL_STATUSES = ['pending', 'running', 'ok', 'failed', 'interrupted'] as const;
+export type TrialStatus = (typeof TRIAL_STATUSES)[number];
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE sweeps (
+  name            TEXT PRIMARY KEY,
+  description     TEXT,
+  experiment_file TEXT,
+  config_json     TEXT NOT NULL,
+  created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE TABLE trials (
+  id              TEXT PRIMARY KEY,
+  module          TEXT,
+  position        TEXT,
+  module_args     TEXT,
+  seed            INTEGER NOT NULL,
+  status          TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'running', 'ok', 'failed', 'interrupted')),
+  error           TEXT,
+  config_json     TEXT NOT NULL,
+  model_yaml      TEXT,
+  summary_json    TEXT,
+  params          INTEGER,
+  gflops          REAL,
+  gflops_640      REAL,
+  imgsz           INTEGER,
+  epochs_planned  INTEGER,
+  epochs_done     INTEGER NOT NULL DEFAULT 0,
+  best_epoch      INTEGER,
+  precision       REAL,
+  recall          REAL,
+  map50           REAL,
+  map50_95        REAL,
+  fitness         REAL,
+  fps             REAL,
+  latency_p50_ms  REAL,
+  latency_p90_ms  REAL,
+  backend         TEXT,
+  threads         INTEGER,
+  train_seconds   REAL,
+  provenance_json TEXT,
+  pid             INTEGER,
+  created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  started_at      TEXT,
+  finished_at     TEXT,
+  updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX trials_status ON trials (status);
+
+CREATE TABLE sweep_trials (
+  sweep     TEXT NOT NULL REFERENCES sweeps (name) ON DELETE CASCADE,
+  trial_id  TEXT NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  ordinal   INTEGER NOT NULL,
+  PRIMARY KEY (sweep, trial_id)
+);
+CREATE INDEX sweep_trials_trial ON sweep_trials (trial_id);
+
+CREATE TABLE epochs (
+  trial_id   TEXT NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  epoch      INTEGER NOT NULL,
+  box_loss   REAL,
+  cls_loss   REAL,
+  dfl_loss   REAL,
+  lr         REAL,
+  precision  REAL,
+  recall     REAL,
+  map50      REAL,
+  map50_95   REAL,
+  fitness    REAL,
+  seconds    REAL,
+  PRIMARY KEY (trial_id, epoch)
+);
+
+CREATE VIEW results AS
+SELECT
+  st.sweep            AS sweep,
+  t.id                AS trial_id,
+  t.module            AS module,
+  t.position          AS position,
+  t.module_args       AS module_args,
+  t.seed              AS seed,
+  t.status            AS status,
+  t.map50             AS map50,
+  t.map50_95          AS map50_95,
+  t.precision         AS precision,
+  t.recall            AS recall,
+  t.fitness           AS fitness,
+  t.fps               AS fps,
+  t.latency_p50_ms    AS latency_ms,
+  t.latency_p90_ms    AS latency_p90_ms,
+  t.params            AS params,
+  t.gflops            AS gflops,
+  t.gflops_640        AS gflops_640,
+  t.imgsz             AS imgsz,
+  t.epochs_done       AS epochs,
+  t.epochs_planned    AS epochs_planned,
+  t.best_epoch        AS best_epoch,
+  t.train_seconds     AS train_seconds,
+  t.backend           AS backend,
+  t.threads           AS threads,
+  t.error             AS error,
+  t.started_at        AS started_at,
+  t.finished_at       AS finished_at
+FROM sweep_trials st JOIN trials t ON t.id = st.trial_id;
+`,
+  },
+];

@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, test } from 'vitest';
+import { Tracker } from './tracker.js';
+
+const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-')), 'sub', 'ablate.db');
+
+const RESULTS_COLUMNS = [
+  'sweep',
+  'trial_id',
+  'module',
+  'position',
+  'seed',
+  'status',
+  'map50',
+  'map50_95',
+  'precision',
+  'recall',
+  'fitness',
+  'fps',
+  'latency_ms',
+  'params',
+  'gflops',
+  'epochs',
+  'train_seconds',
+  'error',
+];
+
+describe('Tracker', () => {
+  test('creates the file, WAL mode, migrations once; results view has the contract columns', () => {
+    const file = tmp();
+    const t = new Tracker(file);
+    expect(t.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(t.schemaVersion()).toBe(1);
+    expect(t.migrate()).toEqual([]);
+    const cols = (t.db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
+    for (const c of RESULTS_COLUMNS) expect(cols).toContain(c);
+    t.close();
+    const again = new Tracker(file);
+    expect(again.schemaVersion()).toBe(1);
+    again.close();
+  });
+
+  test('a trial goes pending -> running -> ok with epochs; the baseline has NULL module and position', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's1', config: { a: 1 } });
+    const base = t.addTrial('s1', { id: 'b0', module: null, position: null, seed: 0, config: {} }, 0);
+    expect(base.status).toBe('pending');
+    t.addTrial('s1', { id: 'd0', module: 'DAttention', position: 'neck', moduleArgs: [], seed: 0, config: {} }, 1);
+    t.markRunning('b0', { backend: 'wasm', threads: 1, params: 3157200, gflops: 0.35 });
+    for (let e = 0; e < 3; e++) t.recordEpoch('b0', { epoch: e, boxLoss: 1 / (e + 1), map50: 0.1 * e, seconds: 2 });
+    t.recordEpoch('b0', { epoch: 2, boxLoss: 0.3, map50: 0.25, seconds: 2 }); // a resumed epoch replaces its row
+    t.finishTrial('b0', {
+      bestEpoch: 2,
+      map50: 0.25,
+      map50_95: 0.1,
+      precision: 0.5,
+      recall: 0.4,
+      fitness: 0.115,
+      fps: 40,
+      latencyP50Ms: 25,
+      trainSeconds: 6,
+    });
+    const rows = t.db.prepare('SELECT * FROM results WHERE sweep = ? ORDER BY trial_id').all('s1') as Record<string, unknown>[];
+    expect(rows.map((r) => [r.trial_id, r.status, r.module, r.position])).toEqual([
+      ['b0', 'ok', null, null],
+      ['d0', 'pending', 'DAttention', 'neck'],
+    ]);
+    expect(rows[0]).toMatchObject({ map50: 0.25, epochs: 3, fps: 40, latency_ms: 25, params: 3157200, error: null });
+    expect(t.epochsOf('b0').map((e) => e.map50)).toEqual([0, 0.1, 0.25]);
+    t.close();
+  });
+
+  test('an identical trial in a second sweep is shared, not duplicated', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 'a', config: {} });
+    t.upsertSweep({ name: 'b', config: {} });
+    t.addTrial('a', { id: 'x', module: null, position: null, seed: 0, config: {} }, 0);
+    t.markRunning('x');
+    t.finishTrial('x', { map50: 0.5 });
+    const row = t.addTrial('b', { id: 'x', module: null, position: null, seed: 0, config: {} }, 0);
+    expect(row.status).toBe('ok');
+    expect((t.db.prepare('SELECT COUNT(*) AS n FROM trials').get() as { n: number }).n).toBe(1);
+    expect((t.db.prepare('SELECT COUNT(*) AS n FROM results').get() as { n: number }).n).toBe(2);
+    t.close();
+  });
+
+  test('failed and interrupted trials keep their reason; repairStale fixes running trials of dead processes', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's', config: {} });
+    for (const id of ['f', 'i', 'dead', 'alive']) t.addTrial('s', { id, module: 'M', position: 'neck', seed: 0, config: {} }, 0);
+    t.markRunning('f');
+    t.failTrial('f', 'loss is NaN at epoch 3');
+    t.markRunning('i');
+    t.interruptTrial('i', 'Ctrl-C');
+    t.markRunning('dead', { pid: 999999 });
+    t.markRunning('alive', { pid: process.pid });
+    expect(t.repairStale()).toEqual(['dead']);
+    const st = Object.fromEntries(
+      (t.db.prepare('SELECT id, status, error FROM trials').all() as { id: string; status: string; error: string }[]).map((r) => [
+        r.id,
+        [r.status, r.error],
+      ]),
+    );
+    expect(st).toEqual({
+      f: ['failed', 'loss is NaN at epoch 3'],
+      i: ['interrupted', 'Ctrl-C'],
+      dead: ['interrupted', 'the process running it ended unexpectedly'],
+      alive: ['running', null],
+    });
+    t.resetTrial('f');
+    expect(t.getTrial('f')?.status).toBe('pending');
+    t.close();
+  });
+
+  test('read-only opening refuses writes and missing files; a newer schema is refused', () => {
+    const file = tmp();
+    const w = new Tracker(file);
+    w.upsertSweep({ name: 's', config: {} });
+    w.close();
+    const r = new Tracker(file, { readonly: true });
+    expect(() => r.upsertSweep({ name: 't', config: {} })).toThrow(/readonly/);
+    r.close();
+    expect(() => new Tracker(path.join(path.dirname(file), 'none.db'), { readonly: true })).toThrow(/does not exist/);
+    const db = new Database(file);
+    db.prepare('INSERT INTO schema_migrations VALUES (99, ?, ?)').run('future', 'x');
+    db.close();
+    expect(() => new Tracker(file)).toThrow(/schema version 99, newer than this program knows \(1\)/);
+  });
+
+  test('kill -9 in the middle of a stream of writes leaves a consistent database', async () => {
+    const file = tmp();
+    new Tracker(file).close();
+    // The child runs plain JS: transpile the two sources next to node_modules so imports resolve.
+    const ts = (await import('typescript')).default;
+    const out = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'node_modules', '.cache', `kill-test-${process.pid}`);
+    fs.mkdirSync(out, { recursive: true });
+    for (const f of ['tracker.ts', 'schema.ts']) {
+      const code = fs.readFileSync(new URL(`./${f}`, import.meta.url), 'utf8');
+      const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+      fs.writeFileSync(path.join(out, f.replace('.ts', '.js')), js);
+    }
+    const src = path.join(out, 'tracker.js');
+    // A child process writes trials+epochs in a loop; we SIGKILL it mid-stream.
+    const script = `
+      const { Tracker } = await import(${JSON.stringify(src)});
+      const t = new Tracker(${JSON.stringify(file)});
+      t.upsertSweep({ name: 'k', config: {} });
+      for (let i = 0; ; i++) {
+        t.addTrial('k', { id: 't' + i, module: 'M', position: 'neck', seed: i, config: { i } }, i);
+        t.markRunning('t' + i);
+        for (let e = 0; e < 5; e++) t.recordEpoch('t' + i, { epoch: e, map50: e / 10 });
+        t.finishTrial('t' + i, { map50: 0.4 });
+        if (i === 20) process.stdout.write('go\\n');
+      }`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', () => resolve());
+      child.on('exit', () => reject(new Error(`child exited early: ${err}`)));
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    const t = new Tracker(file);
+    expect(t.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    const trials = t.db.prepare('SELECT id, status, epochs_done FROM trials').all() as {
+      id: string;
+      status: string;
+      epochs_done: number;
+    }[];
+    expect(trials.length).toBeGreaterThan(20);
+    // Every finished trial has all its epochs; an epoch count always matches the epochs table.
+    for (const r of trials) {
+      const n = (t.db.prepare('SELECT COUNT(*) AS n FROM epochs WHERE trial_id = ?').get(r.id) as { n: number }).n;
+      expect(n).toBe(r.epochs_done);
+      if (r.status === 'ok') expect(n).toBe(5);
+    }
+    expect(t.repairStale().length).toBeLessThanOrEqual(1);
+    expect((t.db.prepare(`SELECT COUNT(*) AS n FROM trials WHERE status = 'running'`).get() as { n: number }).n).toBe(0);
+    t.close();
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+});

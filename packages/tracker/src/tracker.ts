@@ -1,0 +1,344 @@
+/**
+ * The one writer of the results database. Every change is one SQLite transaction (WAL journal), so a
+ * crash or `kill -9` at any moment leaves either the state before or after a change, never half of it;
+ * `repairStale()` turns trials left `running` by a dead process into `interrupted` so a re-run resumes
+ * them. Parallel trials (worker processes) send their reports to the process that owns the Tracker.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, type TrialStatus } from './schema.js';
+
+type DB = Database.Database;
+
+export interface SweepInput {
+  name: string;
+  description?: string;
+  experimentFile?: string;
+  config: unknown;
+}
+
+export interface TrialInput {
+  id: string;
+  module: string | null;
+  position: string | null;
+  moduleArgs?: unknown;
+  seed: number;
+  config: unknown;
+  modelYaml?: string;
+  epochsPlanned?: number;
+  imgsz?: number;
+}
+
+export interface TrialRow {
+  id: string;
+  module: string | null;
+  position: string | null;
+  module_args: string | null;
+  seed: number;
+  status: TrialStatus;
+  error: string | null;
+  config_json: string;
+  model_yaml: string | null;
+  summary_json: string | null;
+  params: number | null;
+  gflops: number | null;
+  gflops_640: number | null;
+  imgsz: number | null;
+  epochs_planned: number | null;
+  epochs_done: number;
+  best_epoch: number | null;
+  precision: number | null;
+  recall: number | null;
+  map50: number | null;
+  map50_95: number | null;
+  fitness: number | null;
+  fps: number | null;
+  latency_p50_ms: number | null;
+  latency_p90_ms: number | null;
+  backend: string | null;
+  threads: number | null;
+  train_seconds: number | null;
+  provenance_json: string | null;
+  pid: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+}
+
+export interface EpochInput {
+  epoch: number;
+  boxLoss?: number | null;
+  clsLoss?: number | null;
+  dflLoss?: number | null;
+  lr?: number | null;
+  precision?: number | null;
+  recall?: number | null;
+  map50?: number | null;
+  map50_95?: number | null;
+  fitness?: number | null;
+  seconds?: number | null;
+}
+
+export interface TrialStart {
+  pid?: number;
+  backend?: string;
+  threads?: number;
+  params?: number;
+  gflops?: number;
+  gflops640?: number;
+  summary?: unknown;
+  provenance?: unknown;
+  modelYaml?: string;
+}
+
+export interface TrialFinish {
+  bestEpoch?: number | null;
+  precision?: number | null;
+  recall?: number | null;
+  map50?: number | null;
+  map50_95?: number | null;
+  fitness?: number | null;
+  fps?: number | null;
+  latencyP50Ms?: number | null;
+  latencyP90Ms?: number | null;
+  trainSeconds?: number | null;
+}
+
+const now = () => new Date().toISOString();
+const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+export interface OpenOptions {
+  /** Open read-only (the dashboard). The file must exist. */
+  readonly?: boolean;
+}
+
+export class Tracker {
+  readonly db: DB;
+  readonly file: string;
+
+  constructor(file: string, opts: OpenOptions = {}) {
+    this.file = file;
+    if (opts.readonly) {
+      if (!fs.existsSync(file)) throw new Error(`Results database "${file}" does not exist`);
+      this.db = new Database(file, { readonly: true, fileMustExist: true });
+    } else {
+      if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      this.migrate();
+    }
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  /** Applies the migrations the file lacks, each in its own transaction. Returns the versions applied. */
+  migrate(): number[] {
+    this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+    const have = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+    const newest = Math.max(0, ...have);
+    const known = Math.max(...MIGRATIONS.map((m) => m.version));
+    if (newest > known) {
+      throw new Error(
+        `Results database "${this.file}" has schema version ${newest}, newer than this program knows (${known}): upgrade ablate`,
+      );
+    }
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (have.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now());
+      })();
+      applied.push(m.version);
+    }
+    return applied;
+  }
+
+  schemaVersion(): number {
+    const r = this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+    return r.v ?? 0;
+  }
+
+  upsertSweep(s: SweepInput): void {
+    this.db
+      .prepare(
+        `INSERT INTO sweeps (name, description, experiment_file, config_json) VALUES (?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET description = excluded.description, experiment_file = excluded.experiment_file,
+           config_json = excluded.config_json, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
+      )
+      .run(s.name, s.description ?? null, s.experimentFile ?? null, JSON.stringify(s.config));
+  }
+
+  /**
+   * Registers a trial of a sweep. An existing trial (same id = same resolved configuration) is kept as
+   * it is, with its status and results; it is only linked to the sweep. Returns the stored row.
+   */
+  addTrial(sweep: string, t: TrialInput, ordinal: number): TrialRow {
+    return this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO trials (id, module, position, module_args, seed, config_json, model_yaml, epochs_planned, imgsz)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        )
+        .run(
+          t.id,
+          t.module,
+          t.position,
+          json(t.moduleArgs),
+          t.seed,
+          JSON.stringify(t.config),
+          t.modelYaml ?? null,
+          t.epochsPlanned ?? null,
+          t.imgsz ?? null,
+        );
+      this.db
+        .prepare(
+          'INSERT INTO sweep_trials (sweep, trial_id, ordinal) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET ordinal = excluded.ordinal',
+        )
+        .run(sweep, t.id, ordinal);
+      return this.getTrial(t.id) as TrialRow;
+    })();
+  }
+
+  getTrial(id: string): TrialRow | undefined {
+    return this.db.prepare('SELECT * FROM trials WHERE id = ?').get(id) as TrialRow | undefined;
+  }
+
+  trialsOfSweep(sweep: string): TrialRow[] {
+    return this.db
+      .prepare('SELECT t.* FROM sweep_trials st JOIN trials t ON t.id = st.trial_id WHERE st.sweep = ? ORDER BY st.ordinal')
+      .all(sweep) as TrialRow[];
+  }
+
+  markRunning(id: string, s: TrialStart = {}): void {
+    this.db
+      .prepare(
+        `UPDATE trials SET status = 'running', error = NULL, pid = ?, backend = COALESCE(?, backend), threads = COALESCE(?, threads),
+           params = COALESCE(?, params), gflops = COALESCE(?, gflops), gflops_640 = COALESCE(?, gflops_640),
+           summary_json = COALESCE(?, summary_json), provenance_json = COALESCE(?, provenance_json), model_yaml = COALESCE(?, model_yaml),
+           started_at = COALESCE(started_at, ?), updated_at = ? WHERE id = ?`,
+      )
+      .run(
+        s.pid ?? process.pid,
+        s.backend ?? null,
+        s.threads ?? null,
+        s.params ?? null,
+        s.gflops ?? null,
+        s.gflops640 ?? null,
+        json(s.summary),
+        json(s.provenance),
+        s.modelYaml ?? null,
+        now(),
+        now(),
+        id,
+      );
+  }
+
+  /** Stores one epoch (replacing a previous row of the same epoch, e.g. after a resume). */
+  recordEpoch(id: string, e: EpochInput): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT OR REPLACE INTO epochs (trial_id, epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id,
+          e.epoch,
+          e.boxLoss ?? null,
+          e.clsLoss ?? null,
+          e.dflLoss ?? null,
+          e.lr ?? null,
+          e.precision ?? null,
+          e.recall ?? null,
+          e.map50 ?? null,
+          e.map50_95 ?? null,
+          e.fitness ?? null,
+          e.seconds ?? null,
+        );
+      this.db.prepare('UPDATE trials SET epochs_done = MAX(epochs_done, ?), updated_at = ? WHERE id = ?').run(e.epoch + 1, now(), id);
+    })();
+  }
+
+  epochsOf(id: string): Required<EpochInput>[] {
+    return this.db
+      .prepare(
+        'SELECT epoch, box_loss AS boxLoss, cls_loss AS clsLoss, dfl_loss AS dflLoss, lr, precision, recall, map50, map50_95, fitness, seconds FROM epochs WHERE trial_id = ? ORDER BY epoch',
+      )
+      .all(id) as Required<EpochInput>[];
+  }
+
+  finishTrial(id: string, f: TrialFinish): void {
+    this.db
+      .prepare(
+        `UPDATE trials SET status = 'ok', error = NULL, best_epoch = ?, precision = ?, recall = ?, map50 = ?, map50_95 = ?, fitness = ?,
+           fps = ?, latency_p50_ms = ?, latency_p90_ms = ?, train_seconds = ?, pid = NULL, finished_at = ?, updated_at = ? WHERE id = ?`,
+      )
+      .run(
+        f.bestEpoch ?? null,
+        f.precision ?? null,
+        f.recall ?? null,
+        f.map50 ?? null,
+        f.map50_95 ?? null,
+        f.fitness ?? null,
+        f.fps ?? null,
+        f.latencyP50Ms ?? null,
+        f.latencyP90Ms ?? null,
+        f.trainSeconds ?? null,
+        now(),
+        now(),
+        id,
+      );
+  }
+
+  failTrial(id: string, error: string): void {
+    this.db
+      .prepare(`UPDATE trials SET status = 'failed', error = ?, pid = NULL, finished_at = ?, updated_at = ? WHERE id = ?`)
+      .run(error, now(), now(), id);
+  }
+
+  interruptTrial(id: string, reason = 'interrupted'): void {
+    this.db
+      .prepare(`UPDATE trials SET status = 'interrupted', error = ?, pid = NULL, updated_at = ? WHERE id = ? AND status = 'running'`)
+      .run(reason, now(), id);
+  }
+
+  /** Sets a trial back to pending (for `--retry-failed`), keeping its epochs. */
+  resetTrial(id: string): void {
+    this.db.prepare(`UPDATE trials SET status = 'pending', error = NULL, pid = NULL, updated_at = ? WHERE id = ?`).run(now(), id);
+  }
+
+  /**
+   * Trials left `running` by a process that no longer exists (a crash, `kill -9`) become
+   * `interrupted`. Returns their ids.
+   */
+  repairStale(isAlive: (pid: number) => boolean = pidAlive): string[] {
+    const rows = this.db.prepare(`SELECT id, pid FROM trials WHERE status = 'running'`).all() as { id: string; pid: number | null }[];
+    const stale = rows.filter((r) => r.pid === null || !isAlive(r.pid)).map((r) => r.id);
+    const upd = this.db.prepare(
+      `UPDATE trials SET status = 'interrupted', error = 'the process running it ended unexpectedly', pid = NULL, updated_at = ? WHERE id = ?`,
+    );
+    this.db.transaction(() => {
+      for (const id of stale) upd.run(now(), id);
+    })();
+    return stale;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
