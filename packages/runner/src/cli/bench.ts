@@ -20,7 +20,7 @@ function table(head: string[], rows: (string | number)[][]): string {
   return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n');
 }
 
-const f1 = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(1));
+const f1 = (x: number | undefined) => (x === undefined ? '-' : x >= 10 || x === 0 ? x.toFixed(1) : x.toPrecision(2));
 
 /** The cpu backend's conv gradients are ~1000x slower: bench it on batch-1 copies of three small shapes. */
 const CPU_SHAPES: ConvShape[] = [YOLO_CONV_SHAPES[2], YOLO_CONV_SHAPES[6], YOLO_CONV_SHAPES[9]].map((s) => ({
