@@ -1,8 +1,8 @@
 import { Generator, manualSeed } from '@ablate/core';
+import { centralDiff, randArray, randomizeParams, size, stateDict64, type T64, useBackend } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { DoubleAttention } from './double-attention.js';
-import { centralDiff, randArray, randomizeParams, size, stateDict64, type T64, useBackend } from './test-utils/helpers.js';
 
 /** Naive float64 DoubleAttentionLayer on NCHW data, straight from the official maths. */
 function reference(

@@ -1,8 +1,8 @@
+import { MAP_SHAPES, makeCtx, runThroughPlugin, useBackend } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { DoubleAttention } from './double-attention.js';
 import { doubleAttentionSpec, flops, plugin } from './plugin.js';
-import { MAP_SHAPES, makeCtx, runThroughPlugin, useBackend } from './test-utils/helpers.js';
 
 describe('DoubleAttention plugin: YAML args', () => {
   it('registers the canonical name and the alias, shape-preserving', () => {

@@ -12,42 +12,16 @@
  * reconstruct, else c_m.
  */
 import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { checkChannelArg, yamlBool, yamlInt, yamlIsNone } from '@ablate/core';
 import { DoubleAttention } from './double-attention.js';
 
 const NAME = 'DoubleAttention';
 
-function isNone(v: unknown): boolean {
-  return v === undefined || v === null || v === 'None' || v === 'null';
-}
+const isNone = yamlIsNone;
+const toBool = (v: unknown, what: string, where: string) => yamlBool(NAME, v, what, where);
+const toPosInt = (v: unknown, what: string, where: string) => yamlInt(NAME, v, what, where);
 
-function toBool(v: unknown, what: string, where: string): boolean {
-  if (v === true || v === 1 || v === 'True' || v === 'true') return true;
-  if (v === false || v === 0 || v === 'False' || v === 'false') return false;
-  throw new Error(`${NAME} at ${where}: ${what} must be a boolean (true/false/1/0), got ${JSON.stringify(v)}`);
-}
-
-function toPosInt(v: unknown, what: string, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${NAME} at ${where}: ${what} must be a positive integer, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-/** Checks an optional leading channel count against the input channels (as written or width-scaled). */
-export function checkChannelArg(name: string, v: unknown, ctx: ChannelContext): void {
-  if (isNone(v)) return;
-  const c1 = ctx.inputChannels[0];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${name} at ${ctx.where}: the first YAML arg is a channel count, got ${JSON.stringify(v)}`);
-  }
-  const scaled = ctx.scaleChannels(v);
-  if (v !== c1 && scaled !== c1) {
-    throw new Error(
-      `${name} at ${ctx.where}: YAML channel count ${v} (width-scaled: ${scaled}) contradicts the input's ${c1} channels; ` +
-        `write ${c1} (or the unscaled value), or omit it (the module is c -> c, the input decides)`,
-    );
-  }
-}
+export { checkChannelArg };
 
 /** FLOPs (2 x MACs of convs and matmuls, batch included) of a DoubleAttention on its NHWC input shape. */
 export function flops(module: Module, inputShapes: number[][]): number {

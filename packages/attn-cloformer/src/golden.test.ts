@@ -1,8 +1,8 @@
 import { formatParityReport, loadParityCase, runParityCase } from '@ablate/core';
+import { goldenCasePaths, useBackend } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { goldenAdapter, goldenMatches } from './golden.js';
-import { goldenCasePaths, useBackend } from './test-utils/helpers.js';
 
 const dir = new URL('../../../fixtures/golden/attention/', import.meta.url).pathname;
 const cases = goldenCasePaths(dir, goldenMatches);

@@ -1,8 +1,8 @@
+import { MAP_SHAPES, makeCtx, runThroughPlugin, useBackend } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { EfficientAttention } from './efficient-attention.js';
 import { defaultHeads, efficientAttentionSpec, flops, plugin } from './plugin.js';
-import { MAP_SHAPES, makeCtx, runThroughPlugin, useBackend } from './test-utils/helpers.js';
 
 describe('EfficientAttention plugin: YAML args', () => {
   it('registers the canonical name and the alias, shape-preserving', () => {

@@ -16,29 +16,14 @@
  * Resolved constructor args: `[c, num_heads, group_split, kernel_sizes, {windowSize}]`.
  */
 import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { checkChannelArg, yamlIsNone } from '@ablate/core';
 import { EfficientAttention } from './efficient-attention.js';
 
 const NAME = 'EfficientAttention';
 
-function isNone(v: unknown): boolean {
-  return v === undefined || v === null || v === 'None' || v === 'null';
-}
+const isNone = yamlIsNone;
 
-/** Checks an optional leading channel count against the input channels (as written or width-scaled). */
-export function checkChannelArg(name: string, v: unknown, ctx: ChannelContext): void {
-  if (isNone(v)) return;
-  const c1 = ctx.inputChannels[0];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${name} at ${ctx.where}: the first YAML arg is a channel count, got ${JSON.stringify(v)}`);
-  }
-  const scaled = ctx.scaleChannels(v);
-  if (v !== c1 && scaled !== c1) {
-    throw new Error(
-      `${name} at ${ctx.where}: YAML channel count ${v} (width-scaled: ${scaled}) contradicts the input's ${c1} channels; ` +
-        `write ${c1} (or the unscaled value), or omit it (the module is c -> c, the input decides)`,
-    );
-  }
-}
+export { checkChannelArg };
 
 /** Default heads for c channels (see the header). */
 export function defaultHeads(c: number): number {

@@ -18,9 +18,17 @@
  * Resolved constructor args: `[c, DAttentionOptions]`; output channels c.
  */
 import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { checkChannelArg as checkChannel, yamlBool, yamlInt, yamlIsMapping, yamlIsNone, yamlNumber } from '@ablate/core';
 import { DAttention, type DAttentionOptions, defaultHeads } from './dat.js';
 
 const NAME = 'DAttention';
+
+const isNone = yamlIsNone;
+const isMapping = yamlIsMapping;
+const toBool = (v: unknown, what: string, where: string) => yamlBool(NAME, v, what, where);
+const toInt = (v: unknown, what: string, where: string, min: number) => yamlInt(NAME, v, what, where, min);
+const toNum = (v: unknown, what: string, where: string) => yamlNumber(NAME, v, what, where);
+const checkChannelArg = (v: unknown, ctx: ChannelContext) => checkChannel(NAME, v, ctx);
 
 /** Positional YAML order (after c), as the official/blog constructor. */
 const POSITIONAL = [
@@ -55,49 +63,6 @@ const CAMEL: Record<string, Key> = {
   fixedPe: 'fixed_pe',
   logCpb: 'log_cpb',
 };
-
-function isNone(v: unknown): boolean {
-  return v === undefined || v === null || v === 'None' || v === 'null';
-}
-
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function toBool(v: unknown, what: string, where: string): boolean {
-  if (v === true || v === 1 || v === 'True' || v === 'true') return true;
-  if (v === false || v === 0 || v === 'False' || v === 'false') return false;
-  throw new Error(`${NAME} at ${where}: ${what} must be a boolean (true/false/1/0), got ${JSON.stringify(v)}`);
-}
-
-function toInt(v: unknown, what: string, where: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new Error(`${NAME} at ${where}: ${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function toNum(v: unknown, what: string, where: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v))
-    throw new Error(`${NAME} at ${where}: ${what} must be a number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-/** Checks an optional leading channel count against the input channels (as written or width-scaled). */
-function checkChannelArg(v: unknown, ctx: ChannelContext): void {
-  if (isNone(v)) return;
-  const c1 = ctx.inputChannels[0];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${NAME} at ${ctx.where}: the first YAML arg is a channel count, got ${JSON.stringify(v)}`);
-  }
-  const scaled = ctx.scaleChannels(v);
-  if (v !== c1 && scaled !== c1) {
-    throw new Error(
-      `${NAME} at ${ctx.where}: YAML channel count ${v} (width-scaled: ${scaled}) contradicts the input's ${c1} channels; ` +
-        `write ${c1} (or the unscaled value), or omit it (the module is c -> c, the input decides)`,
-    );
-  }
-}
 
 /** Turns YAML args into DAttention options for c channels (throws on anything unknown or invalid). */
 export function resolveOptions(c: number, args: readonly unknown[], where: string): DAttentionOptions {

@@ -1,8 +1,8 @@
 import { Generator, manualSeed } from '@ablate/core';
+import { centralDiff, randArray, randomizeParams, size, stateDict64, type T64, useBackend } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { type FlaNormalization, FocusedLinearAttention } from './focused-linear-attention.js';
-import { centralDiff, randArray, randomizeParams, size, stateDict64, type T64, useBackend } from './test-utils/helpers.js';
 
 interface Cfg {
   dim: number;

@@ -1,9 +1,9 @@
 import { formatParityReport, loadParityCase, type ParityAdapter, runParityCase } from '@ablate/core';
+import { goldenCasePaths, useBackend } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { FocusedLinearAttention } from './focused-linear-attention.js';
 import { goldenAdapter, goldenMatches, normalizationOfCommit } from './golden.js';
-import { goldenCasePaths, useBackend } from './test-utils/helpers.js';
 
 const dir = new URL('../../../fixtures/golden/attention/', import.meta.url).pathname;
 const cases = goldenCasePaths(dir, goldenMatches);

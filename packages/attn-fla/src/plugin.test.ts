@@ -1,8 +1,8 @@
+import { MAP_SHAPES, makeCtx, runThroughPlugin, useBackend } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { FocusedLinearAttention } from './focused-linear-attention.js';
 import { defaultHeads, flops, focusedLinearAttentionSpec, plugin } from './plugin.js';
-import { MAP_SHAPES, makeCtx, runThroughPlugin, useBackend } from './test-utils/helpers.js';
 
 const DEFAULTS = { numHeads: 8, windowSize: [20, 20], focusingFactor: 3, kernelSize: 5, normalization: 'sum' };
 

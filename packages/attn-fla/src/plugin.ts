@@ -15,6 +15,7 @@
  * Resolved constructor args: `[c, {numHeads, windowSize, focusingFactor, kernelSize, normalization}]`.
  */
 import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { checkChannelArg, yamlInt, yamlIsNone } from '@ablate/core';
 import {
   FLA_NORMALIZATIONS,
   type FlaNormalization,
@@ -24,37 +25,15 @@ import {
 
 const NAME = 'FocusedLinearAttention';
 
-function isNone(v: unknown): boolean {
-  return v === undefined || v === null || v === 'None' || v === 'null';
-}
+const isNone = yamlIsNone;
+const posInt = (v: unknown, what: string, where: string) => yamlInt(NAME, v, what, where);
 
-/** Checks an optional leading channel count against the input channels (as written or width-scaled). */
-export function checkChannelArg(name: string, v: unknown, ctx: ChannelContext): void {
-  if (isNone(v)) return;
-  const c1 = ctx.inputChannels[0];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${name} at ${ctx.where}: the first YAML arg is a channel count, got ${JSON.stringify(v)}`);
-  }
-  const scaled = ctx.scaleChannels(v);
-  if (v !== c1 && scaled !== c1) {
-    throw new Error(
-      `${name} at ${ctx.where}: YAML channel count ${v} (width-scaled: ${scaled}) contradicts the input's ${c1} channels; ` +
-        `write ${c1} (or the unscaled value), or omit it (the module is c -> c, the input decides)`,
-    );
-  }
-}
+export { checkChannelArg };
 
 /** Heads for c channels: 8 (the seed's) when 8 divides c, else the largest of 4, 2, 1 dividing c. */
 export function defaultHeads(c: number): number {
   for (const h of [8, 4, 2, 1]) if (c % h === 0) return h;
   return 1;
-}
-
-function posInt(v: unknown, what: string, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${NAME} at ${where}: ${what} must be a positive integer, got ${JSON.stringify(v)}`);
-  }
-  return v;
 }
 
 function resolve(args: readonly unknown[], ctx: ChannelContext): { args: unknown[]; c2: number } {

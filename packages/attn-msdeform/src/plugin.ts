@@ -16,49 +16,20 @@
  * Resolved constructor args: `[c, MSDeformAttn2dOptions]`; output channels c.
  */
 import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { checkChannelArg as checkChannel, yamlBool, yamlInt, yamlIsMapping, yamlIsNone } from '@ablate/core';
 import { defaultHeads, MSDeformAttn2d, type MSDeformAttn2dOptions } from './msdeform.js';
 
 const NAME = 'MSDeformAttn';
+
+const isNone = yamlIsNone;
+const isMapping = yamlIsMapping;
+const toBool = (v: unknown, what: string, where: string) => yamlBool(NAME, v, what, where);
+const toPosInt = (v: unknown, what: string, where: string) => yamlInt(NAME, v, what, where);
+const checkChannelArg = (v: unknown, ctx: ChannelContext) => checkChannel(NAME, v, ctx);
 const POSITIONAL = ['n_levels', 'n_heads', 'n_points'] as const;
 const KEYS = [...POSITIONAL, 'pos_embed'] as const;
 type Key = (typeof KEYS)[number];
 const CAMEL: Record<string, Key> = { nLevels: 'n_levels', nHeads: 'n_heads', nPoints: 'n_points', posEmbed: 'pos_embed' };
-
-function isNone(v: unknown): boolean {
-  return v === undefined || v === null || v === 'None' || v === 'null';
-}
-
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function toBool(v: unknown, what: string, where: string): boolean {
-  if (v === true || v === 1 || v === 'True' || v === 'true') return true;
-  if (v === false || v === 0 || v === 'False' || v === 'false') return false;
-  throw new Error(`${NAME} at ${where}: ${what} must be a boolean (true/false/1/0), got ${JSON.stringify(v)}`);
-}
-
-function toPosInt(v: unknown, what: string, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${NAME} at ${where}: ${what} must be a positive integer, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function checkChannelArg(v: unknown, ctx: ChannelContext): void {
-  if (isNone(v)) return;
-  const c1 = ctx.inputChannels[0];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${NAME} at ${ctx.where}: the first YAML arg is a channel count (d_model), got ${JSON.stringify(v)}`);
-  }
-  const scaled = ctx.scaleChannels(v);
-  if (v !== c1 && scaled !== c1) {
-    throw new Error(
-      `${NAME} at ${ctx.where}: YAML channel count ${v} (width-scaled: ${scaled}) contradicts the input's ${c1} channels; ` +
-        `write ${c1} (or the unscaled value), or omit it (the module is c -> c, the input decides)`,
-    );
-  }
-}
 
 /** Turns YAML args (including the leading c) into MSDeformAttn2d options for c channels. */
 export function resolveArgs(c: number, args: readonly unknown[], where: string): MSDeformAttn2dOptions {

@@ -8,5 +8,6 @@ export * from './kernels/index.js';
 export * from './nn/index.js';
 export * from './ops/index.js';
 export * from './plugin.js';
+export * from './plugin-args.js';
 export * from './rng.js';
 export * from './safetensors.js';

@@ -133,15 +133,11 @@ const cases: Case[] = [
     f: (x, i) =>
       tf.add(
         tf.gather(x, i, 1),
-        tf
-          .gather(tf.slice(x, [0, 0, 0], [6, 6, 4]), i, 0)
-          .transpose([1, 0, 2])
-          .slice([0, 0, 0], [6, 7, 4])
-          .pad([
-            [0, 4],
-            [0, 0],
-            [0, 0],
-          ]),
+        tf.pad(tf.slice(tf.transpose(tf.gather(tf.slice(x, [0, 0, 0], [6, 6, 4]), i, 0), [1, 0, 2]), [0, 0, 0], [6, 7, 4]), [
+          [0, 4],
+          [0, 0],
+          [0, 0],
+        ]),
       ),
     grad: [0],
   },
@@ -199,7 +195,14 @@ const cases: Case[] = [
     name: 'sum / mean / max / min / prod / cumsum',
     inputs: [{ shape: [8, 4], positive: true }],
     f: (x) =>
-      tf.addN([tf.sum(x, 1), tf.mean(x, 1), tf.max(x, 1), tf.min(x, 1), tf.prod(x, 1), tf.cumsum(x, 1).slice([0, 3], [8, 1]).reshape([8])]),
+      tf.addN([
+        tf.sum(x, 1),
+        tf.mean(x, 1),
+        tf.max(x, 1),
+        tf.min(x, 1),
+        tf.prod(x, 1),
+        tf.reshape(tf.slice(tf.cumsum(x, 1), [0, 3], [8, 1]), [8]),
+      ]),
     grad: [0],
   },
   {

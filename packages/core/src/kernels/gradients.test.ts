@@ -24,7 +24,7 @@ function scatterExpected(positions: ArrayLike<number>, dy: ArrayLike<number>, si
 
 /** Flat positions of x that op(x) picks, via the forward op on x = [0, 1, 2, ...]. */
 function positionsOf(shape: number[], op: (x: tf.Tensor) => tf.Tensor): Int32Array {
-  return tf.tidy(() => Int32Array.from(op(tf.range(0, sizeOf(shape), 1, 'float32').reshape(shape)).dataSync()));
+  return tf.tidy(() => Int32Array.from(op(tf.reshape(tf.range(0, sizeOf(shape), 1, 'float32'), shape)).dataSync()));
 }
 
 /** d/dx sum(op(x) * w) for a random w; returns [grad, w]. Disposes x. */

@@ -1,11 +1,15 @@
 /**
- * Test-only helpers (excluded from the build): seeded data, float64 copies of state dicts, a plugin
- * context, the YOLOv8 feature-map shape matrix, and gradient checks.
+ * Test helpers for module and plugin authors (`@ablate/core/testing`, a separate entry point so the
+ * main one stays lean): seeded data, float64 copies of state dicts, a plugin context, the YOLOv8
+ * feature-map shape matrix, a forward+backward run through a plugin, and gradient checks.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type BuildContext, Generator, initBackend, type Module, type ModuleSpec } from '@ablate/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../backend/index.js';
+import type { Module } from '../nn/module.js';
+import type { BuildContext, ModuleSpec } from '../plugin.js';
+import { Generator } from '../rng.js';
 
 /** initBackend without the log line (it also registers the gradients tfjs-core lacks under Node). */
 export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
