@@ -131,6 +131,26 @@ describe('Tracker', () => {
     expect(() => new Tracker(file)).toThrow(/schema version 99, newer than this program knows \(1\)/);
   });
 
+  test("clearEpochs forgets a fresh start's epochs; unlinkOtherTrials keeps the trials; finishedCosts lists ok trials", () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's', config: {} });
+    for (const id of ['a', 'b', 'c']) t.addTrial('s', { id, module: 'M', position: 'neck', seed: 0, config: {} }, 0);
+    t.markRunning('a');
+    t.recordEpoch('a', { epoch: 0, map50: 0.1 });
+    t.recordEpoch('a', { epoch: 1, map50: 0.2 });
+    t.clearEpochs('a');
+    expect(t.epochsOf('a')).toEqual([]);
+    expect(t.getTrial('a')?.epochs_done).toBe(0);
+    t.markRunning('b');
+    t.finishTrial('b', { trainSeconds: 12 });
+    expect(t.finishedCosts().map((r) => r.train_seconds)).toEqual([12]);
+    expect(t.unlinkOtherTrials('s', ['a'])).toBe(2);
+    expect(t.trialsOfSweep('s').map((r) => r.id)).toEqual(['a']);
+    expect((t.db.prepare('SELECT COUNT(*) AS n FROM trials').get() as { n: number }).n).toBe(3);
+    expect(t.unlinkOtherTrials('s', [])).toBe(1);
+    t.close();
+  });
+
   test('kill -9 in the middle of a stream of writes leaves a consistent database', async () => {
     const file = tmp();
     new Tracker(file).close();

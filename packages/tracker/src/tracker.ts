@@ -307,6 +307,35 @@ export class Tracker {
       .run(reason, now(), id);
   }
 
+  /** Forgets a trial's epochs before a fresh (not resumed) start. */
+  clearEpochs(id: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM epochs WHERE trial_id = ?').run(id);
+      this.db.prepare('UPDATE trials SET epochs_done = 0, best_epoch = NULL, updated_at = ? WHERE id = ?').run(now(), id);
+    })();
+  }
+
+  /**
+   * Unlinks from a sweep every trial not in `keep` (an edited experiment file no longer asks for
+   * them); the trials themselves stay in the `trials` table. Returns how many were unlinked.
+   */
+  unlinkOtherTrials(sweep: string, keep: readonly string[]): number {
+    if (keep.length === 0) return this.db.prepare('DELETE FROM sweep_trials WHERE sweep = ?').run(sweep).changes;
+    return this.db
+      .prepare(`DELETE FROM sweep_trials WHERE sweep = ? AND trial_id NOT IN (${keep.map(() => '?').join(',')})`)
+      .run(sweep, ...keep).changes;
+  }
+
+  /** Finished trials' cost figures (for time estimates). */
+  finishedCosts(): { train_seconds: number | null; epochs_done: number; gflops: number | null; provenance_json: string | null }[] {
+    return this.db.prepare(`SELECT train_seconds, epochs_done, gflops, provenance_json FROM trials WHERE status = 'ok'`).all() as {
+      train_seconds: number | null;
+      epochs_done: number;
+      gflops: number | null;
+      provenance_json: string | null;
+    }[];
+  }
+
   /** Sets a trial back to pending (for `--retry-failed`), keeping its epochs. */
   resetTrial(id: string): void {
     this.db.prepare(`UPDATE trials SET status = 'pending', error = NULL, pid = NULL, updated_at = ? WHERE id = ?`).run(now(), id);

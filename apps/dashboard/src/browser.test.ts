@@ -1,0 +1,236 @@
+/// <reference lib="dom" />
+/**
+ * Browser tests: Debian's chromium (headless, playwright-core) against the real server and the
+ * Vite-built app, on a generated database: the sweep page's matrix shows the database's values, the
+ * metric selector switches them, a cell opens its trials and a trial its page, CSV export downloads
+ * the results, compare works, and the page follows a running sweep without a reload. Screenshots go
+ * to apps/dashboard/screenshots/ (gitignored).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Tracker } from '@ablate/tracker';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type Browser, launchBrowser, openPage } from './bench/browser.js';
+import { generateDb } from './gen/generate.js';
+import { buildServer, type DashboardServer } from './server/app.js';
+import { formatDelta, formatMeanStd, METRIC_KEYS, type MetricKey } from './shared/metrics.js';
+import { parseCsv, readResults, refVariants, tmpFile } from './test-utils/reference.js';
+import { buildWeb, SCREENSHOTS } from './test-utils/web.js';
+
+const SWEEP = 'attention-positions';
+let file: string;
+let app: DashboardServer;
+let url: string;
+let b: Browser;
+let web: string;
+
+const shot = async (name: string) => {
+  const p = path.join(SCREENSHOTS, `${name}.png`);
+  await b.page.screenshot({ path: p, fullPage: true });
+  return p;
+};
+
+/** Non-blank pixels of a canvas (the chart was drawn). */
+const inked = (testId: string) =>
+  b.page.evaluate((id) => {
+    const c = document.querySelector(`canvas[data-testid="${id}"]`) as HTMLCanvasElement | null;
+    if (!c) return -1;
+    const d = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    if (d) for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  }, testId);
+
+/** Each matrix cell as shown: variant key -> {mean text, n, delta text}. */
+const readMatrix = () =>
+  b.page.$$eval('table[data-testid="matrix"] td.cell[data-variant]', (tds) =>
+    tds.map((td) => ({
+      key: td.getAttribute('data-variant') as string,
+      mean: (td.querySelector('.mean')?.textContent ?? '').trim(),
+      n: Number((td.querySelector('.n')?.textContent ?? '').replace('n=', '')),
+      delta: (td.querySelector('.delta')?.textContent ?? '').trim(),
+      cls: td.className,
+    })),
+  );
+
+function checkMatrix(cells: Awaited<ReturnType<typeof readMatrix>>, metric: MetricKey) {
+  const ref = refVariants(readResults(file, SWEEP));
+  expect(cells.length).toBe(ref.size);
+  const base = ref.get('baseline')!.stats[metric].mean;
+  for (const c of cells) {
+    const e = ref.get(c.key)!;
+    const s = e.stats[metric];
+    expect(c.mean, `${c.key} ${metric}`).toBe(formatMeanStd(metric, s.mean, s.std));
+    expect(c.n, `${c.key} n`).toBe(s.n);
+    if (c.key !== 'baseline' && s.mean !== null && base !== null) {
+      expect(c.delta.startsWith(`Δ ${formatDelta(metric, s.mean - base)}`), `${c.key} delta "${c.delta}"`).toBe(true);
+      const better = s.mean - base > 0 === !['params', 'gflops'].includes(metric);
+      if (s.mean !== base) expect(c.cls).toContain(better ? 'better' : 'worse');
+    }
+  }
+}
+
+beforeAll(async () => {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  file = tmpFile();
+  generateDb(file, {
+    sweep: SWEEP,
+    seeds: 3,
+    epochs: 30,
+    failed: 2,
+    running: 2,
+    interrupted: 1,
+    failVariants: [['MSDeformAttn', 'pre-head']],
+  });
+  generateDb(file, { sweep: 'dat-positions', modules: ['DAttention'], seeds: 3, epochs: 30, description: 'DAttention at four positions' });
+  web = await buildWeb();
+  app = await buildServer({ db: file, staticDir: web });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address() as { port: number };
+  url = `http://127.0.0.1:${addr.port}/`;
+  b = await launchBrowser({ width: 1400, height: 900 });
+});
+
+afterAll(async () => {
+  await b?.close();
+  await app?.close();
+  if (web) fs.rmSync(web, { recursive: true, force: true });
+  if (file) fs.rmSync(path.dirname(file), { recursive: true, force: true });
+});
+
+describe('dashboard in chromium', () => {
+  test('sweeps page: both sweeps with their counts and best variant', async () => {
+    await openPage(b.page, url, 'sweeps');
+    const rows = await b.page.$$eval('table[data-testid="sweeps"] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-sweep')));
+    expect(rows.sort()).toEqual(['attention-positions', 'dat-positions']);
+    const counts = await b.page.$$eval(`tr[data-sweep="${SWEEP}"] .badge`, (bs) => bs.map((x) => x.textContent));
+    const all = readResults(file, SWEEP);
+    expect(counts).toContain(`${all.filter((r) => r.status === 'ok').length} ok`);
+    expect(counts).toContain(`${all.filter((r) => r.status === 'failed').length} failed`);
+    console.log('screenshot', await shot('sweeps'));
+  });
+
+  test('sweep page: every matrix cell shows the database value (mean ± std, n, Δ), charts are drawn', async () => {
+    const ms = await openPage(b.page, `${url}#/sweep/${SWEEP}`, 'sweep');
+    console.log(`sweep page ready in ${ms.toFixed(0)} ms`);
+    checkMatrix(await readMatrix(), 'map50_95');
+    expect(await b.page.$eval('select[data-testid="metric"]', (s) => (s as HTMLSelectElement).value)).toBe('map50_95');
+    for (const id of [
+      'bar-chart',
+      'scatter-fps',
+      'scatter-gflops',
+      'curve-map50_95',
+      'curve-box_loss',
+      'curve-cls_loss',
+      'curve-dfl_loss',
+    ]) {
+      expect(await inked(id), id).toBeGreaterThan(2000);
+    }
+    console.log('screenshot', await shot('sweep'));
+  });
+
+  test('switching the metric shows that metric for every cell (all seven)', async () => {
+    for (const m of METRIC_KEYS.filter((k) => k !== 'map50_95')) {
+      await b.page.selectOption('select[data-testid="metric"]', m);
+      await b.page.waitForSelector(`table[data-testid="matrix"][data-metric="${m}"]`);
+      checkMatrix(await readMatrix(), m);
+      expect(b.page.url()).toContain(`metric=${m}`);
+      expect(await b.page.getAttribute('a[data-testid="export-tex"]', 'href')).toContain(`metric=${m}`);
+    }
+    await b.page.selectOption('select[data-testid="metric"]', 'fps');
+    await b.page.waitForSelector('table[data-testid="matrix"][data-metric="fps"]');
+    console.log('screenshot', await shot('sweep-fps'));
+    await b.page.selectOption('select[data-testid="metric"]', 'map50_95');
+  });
+
+  test('a click on a cell lists its trials; a trial opens its page (metrics, YAML diff, summary, provenance)', async () => {
+    await b.page.click('td.cell[data-variant="DAttention@neck"]');
+    await b.page.waitForSelector('table[data-testid="trials"] tbody tr');
+    const ids = await b.page.$$eval('table[data-testid="trials"] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-trial')));
+    const want = readResults(file, SWEEP).filter((r) => r.module === 'DAttention' && r.position === 'neck');
+    expect(ids.sort()).toEqual(want.map((w) => w.trial_id).sort());
+    console.log('screenshot', await shot('sweep-trials'));
+    const first = want.find((w) => w.status === 'ok')!;
+    await b.page.click(`tr[data-trial="${first.trial_id}"] a.trial-link`);
+    await b.page.waitForSelector('body[data-ready="true"][data-page="trial"]');
+    expect(await b.page.textContent('[data-testid="trial-title"]')).toContain(first.trial_id);
+    const metrics = await b.page.$$eval('[data-testid="trial-metrics"] tr', (trs) =>
+      trs.map((tr) => [tr.querySelector('th')?.textContent, tr.querySelector('td')?.textContent]),
+    );
+    expect(metrics).toContainEqual(['mAP50-95', (first.map50_95 as number).toFixed(3)]);
+    expect(metrics).toContainEqual(['FPS', (first.fps as number).toFixed(1)]);
+    const added = await b.page.$$eval('[data-testid="yaml-diff"] .add', (ls) => ls.map((l) => l.textContent));
+    expect(added.some((l) => l?.includes('DAttention'))).toBe(true);
+    expect(await b.page.$$eval('[data-testid="summary"] tbody tr', (trs) => trs.length)).toBeGreaterThan(5);
+    expect(await b.page.textContent('pre.provenance')).toContain(first.trial_id);
+    expect(await inked('trial-curve-map50_95')).toBeGreaterThan(2000);
+    console.log('screenshot', await shot('trial'));
+  });
+
+  test('a failed trial shows its error', async () => {
+    const failed = readResults(file, SWEEP).find((r) => r.status === 'failed')!;
+    await openPage(b.page, `${url}#/trial/${failed.trial_id}?sweep=${SWEEP}`, 'trial');
+    expect(await b.page.textContent('[data-testid="trial-error"]')).toContain(failed.error as string);
+    console.log('screenshot', await shot('trial-failed'));
+  });
+
+  test('export CSV downloads the results of the sweep', async () => {
+    await openPage(b.page, `${url}#/sweep/${SWEEP}`, 'sweep');
+    const [dl] = await Promise.all([b.page.waitForEvent('download'), b.page.click('a[data-testid="export-csv"]')]);
+    expect(dl.suggestedFilename()).toBe(`${SWEEP}-trials.csv`);
+    const text = fs.readFileSync((await dl.path()) as string, 'utf8');
+    const [head, ...rows] = parseCsv(text);
+    const want = readResults(file, SWEEP);
+    expect(rows.length).toBe(want.length);
+    const idCol = head.indexOf('trial_id');
+    const mapCol = head.indexOf('map50_95');
+    for (const r of rows) {
+      const w = want.find((x) => x.trial_id === r[idCol])!;
+      expect(r[mapCol] === '' ? null : Number(r[mapCol])).toBe(w.map50_95);
+    }
+    const [tex] = await Promise.all([b.page.waitForEvent('download'), b.page.click('a[data-testid="export-tex"]')]);
+    expect(fs.readFileSync((await tex.path()) as string, 'utf8')).toContain('\\toprule');
+  });
+
+  test('compare: two variants picked in the matrix, side by side', async () => {
+    await b.page.check('td.cell[data-variant="baseline"] input.cmp');
+    await b.page.check('td.cell[data-variant="EfficientAttention@pre-SPPF"] input.cmp');
+    await b.page.click('button[data-testid="compare-variants"]');
+    await b.page.waitForSelector('body[data-ready="true"][data-page="compare"]');
+    const heads = await b.page.$$eval('table[data-testid="compare"] thead th', (ths) => ths.map((t) => t.textContent));
+    expect(heads).toEqual(['', 'baseline', 'EfficientAttention @ pre-SPPF']);
+    const ref = refVariants(readResults(file, SWEEP));
+    const row = await b.page.$$eval('tr[data-stat="map50_95"] td', (tds) => tds.map((t) => t.firstChild?.textContent));
+    expect(row).toEqual(
+      ['baseline', 'EfficientAttention@pre-SPPF'].map((k) =>
+        formatMeanStd('map50_95', ref.get(k)!.stats.map50_95.mean, ref.get(k)!.stats.map50_95.std),
+      ),
+    );
+    console.log('screenshot', await shot('compare'));
+  });
+
+  test('live: while a sweep runs, the open page updates without a reload', async () => {
+    await openPage(b.page, `${url}?poll=300#/sweep/${SWEEP}`, 'sweep');
+    const running = readResults(file, SWEEP).find((r) => r.status === 'running' && r.module !== null)!;
+    const key = `${running.module}@${running.position}`;
+    const before = (await readMatrix()).find((c) => c.key === key)!;
+    await b.page.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 42; // survives only if the page is not reloaded
+    });
+    const w = new Tracker(file);
+    w.recordEpoch(running.trial_id, { epoch: 29, map50_95: 0.9, boxLoss: 1, clsLoss: 1, dflLoss: 1 });
+    w.finishTrial(running.trial_id, { map50_95: 0.9, map50: 0.95, precision: 0.9, recall: 0.9, fps: 60 });
+    w.close();
+    await b.page.waitForFunction(
+      ([k, n]) => Number(document.querySelector(`td.cell[data-variant="${k}"]`)?.getAttribute('data-n')) === n,
+      [key, before.n + 1] as const,
+      { timeout: 15_000 },
+    );
+    checkMatrix(await readMatrix(), 'map50_95');
+    expect(await b.page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(42);
+  });
+
+  test('no script errors in the pages', () => {
+    expect(b.errors).toEqual([]);
+  });
+});

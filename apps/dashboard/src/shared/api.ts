@@ -1,0 +1,151 @@
+/** The JSON the dashboard server returns (types shared with the browser app). */
+import type { CurveKey, StatKey } from './metrics.js';
+
+export interface ApiError {
+  error: string;
+  statusCode: number;
+}
+
+export interface StatusCounts {
+  ok: number;
+  failed: number;
+  running: number;
+  interrupted: number;
+  pending: number;
+  total: number;
+}
+
+/** Mean, sample std (null for one value), min, max and count over the `ok` trials of a variant. */
+export interface Stat {
+  mean: number | null;
+  std: number | null;
+  min: number | null;
+  max: number | null;
+  n: number;
+}
+
+export interface VariantStats {
+  key: string;
+  label: string;
+  module: string | null;
+  position: string | null;
+  counts: StatusCounts;
+  stats: Record<StatKey, Stat>;
+}
+
+export interface SweepListItem {
+  name: string;
+  description: string | null;
+  createdAt: string;
+  updatedAt: string;
+  /** First trial start and last trial finish (null when none started / finished). */
+  startedAt: string | null;
+  finishedAt: string | null;
+  counts: StatusCounts;
+  /** The non-baseline variant with the highest mean mAP50-95 over its ok trials. */
+  best: { key: string; label: string; map50_95: number; n: number; delta: number | null } | null;
+  baselineMap50_95: number | null;
+}
+
+export interface SweepDetail {
+  name: string;
+  description: string | null;
+  experimentFile: string | null;
+  config: unknown;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  counts: StatusCounts;
+  modules: string[];
+  positions: (string | null)[];
+  baseline: VariantStats | null;
+  variants: VariantStats[];
+  stamp: string;
+}
+
+/** Per epoch across a variant's trials: mean, min and max of each curve. */
+export interface CurveSeries {
+  key: string;
+  label: string;
+  epochs: number[];
+  /** trials contributing at each epoch */
+  n: number[];
+  mean: Record<CurveKey, (number | null)[]>;
+  min: Record<CurveKey, (number | null)[]>;
+  max: Record<CurveKey, (number | null)[]>;
+}
+
+export interface SweepCurves {
+  sweep: string;
+  variants: CurveSeries[];
+}
+
+export interface TrialListItem {
+  id: string;
+  module: string | null;
+  position: string | null;
+  seed: number;
+  status: string;
+  error: string | null;
+  map50_95: number | null;
+  map50: number | null;
+  precision: number | null;
+  recall: number | null;
+  fps: number | null;
+  params: number | null;
+  gflops: number | null;
+  epochs: number;
+  epochs_planned: number | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface EpochRow {
+  epoch: number;
+  box_loss: number | null;
+  cls_loss: number | null;
+  dfl_loss: number | null;
+  lr: number | null;
+  precision: number | null;
+  recall: number | null;
+  map50: number | null;
+  map50_95: number | null;
+  fitness: number | null;
+  seconds: number | null;
+}
+
+export interface TrialDetail {
+  trial: Record<string, unknown> & { id: string; module: string | null; position: string | null; status: string; error: string | null };
+  config: unknown;
+  summary: unknown;
+  provenance: unknown;
+  moduleArgs: unknown;
+  modelYaml: string | null;
+  sweeps: string[];
+  /** The sweep used for the baseline comparison (the `sweep` query parameter, or the trial's first sweep). */
+  sweep: string | null;
+  baseline: { id: string; seed: number; modelYaml: string | null } | null;
+  epochs: EpochRow[];
+  baselineCurves: CurveSeries | null;
+  stamp: string;
+}
+
+export interface CompareItem {
+  kind: 'variant' | 'trial';
+  key: string;
+  label: string;
+  sweep: string | null;
+  /** variant: aggregated; trial: n = 1, std null. */
+  stats: Record<StatKey, Stat>;
+  status?: string;
+  curves: CurveSeries;
+}
+
+export interface CompareResult {
+  items: CompareItem[];
+}
+
+export interface Stamp {
+  stamp: string;
+}

@@ -1,0 +1,143 @@
+// `pnpm sweep experiments/smoke.yaml` end to end (the built CLI as a child process, a temp database and
+// a temp data cache): a full run and a re-run that trains nothing; kill -9 in the middle of a trial, then
+// the same command completes without duplicates and without touching earlier results; SIGINT leaves the
+// running trial `interrupted` (exit 130) and the same command resumes it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { pidAlive, query, smoke, sweep, sweepDone, tempDir, until } from './sweep-helpers.js';
+
+const tmp = tempDir('ablate-sweep-smoke-');
+const env = { ABLATE_CACHE_DIR: path.join(tmp, 'cache') };
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+interface ResultRow {
+  trial_id: string;
+  module: string | null;
+  position: string | null;
+  seed: number;
+  status: string;
+  map50: number | null;
+  map50_95: number | null;
+  fps: number | null;
+  latency_ms: number | null;
+  params: number | null;
+  gflops: number | null;
+  epochs: number;
+  train_seconds: number | null;
+  error: string | null;
+  finished_at: string | null;
+}
+
+const results = (db: string) => query<ResultRow>(db, `SELECT * FROM results WHERE sweep = 'smoke' ORDER BY trial_id`);
+const epochRows = (db: string) => query<{ trial_id: string; epoch: number }>(db, 'SELECT * FROM epochs ORDER BY trial_id, epoch');
+
+function expectComplete(db: string) {
+  const rows = results(db);
+  expect(rows).toHaveLength(2);
+  const base = rows.find((r) => r.module === null) as ResultRow;
+  const dat = rows.find((r) => r.module === 'DAttention') as ResultRow;
+  expect(base.position).toBeNull();
+  expect(dat.position).toBe('pre-SPPF');
+  for (const r of rows) {
+    expect(r.status, `${r.trial_id}: ${r.error}`).toBe('ok');
+    expect(r.fps).toBeGreaterThan(0);
+    expect(r.latency_ms).toBeGreaterThan(0);
+    expect(r.epochs).toBe(2);
+    expect(r.params).toBeGreaterThan(2_900_000);
+    expect(r.gflops).toBeGreaterThan(0);
+    expect(r.train_seconds).toBeGreaterThan(0);
+    expect(r.map50).not.toBeNull();
+    expect(r.error).toBeNull();
+  }
+  expect(dat.params).toBeGreaterThan(base.params as number);
+  // One epoch row per trial and epoch, no duplicates.
+  const ep = epochRows(db);
+  expect(ep.map((e) => `${e.trial_id}:${e.epoch}`).sort()).toEqual(rows.flatMap((r) => [`${r.trial_id}:0`, `${r.trial_id}:1`]).sort());
+  return rows;
+}
+
+describe('pnpm sweep experiments/smoke.yaml', () => {
+  test('(a) a full run stores every trial; running again trains nothing and says so', async () => {
+    const db = path.join(tmp, 'a.db');
+    const r = await sweepDone([smoke, '--db', db], env);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = expectComplete(db);
+    expect(r.stdout).toMatch(/variant\s+seeds\s+mAP50-95\s+mAP50\s+P\s+R\s+FPS\s+Δ mAP50-95/);
+    expect(r.stdout).toMatch(/^baseline\s+1\s/m);
+    expect(r.stdout).toMatch(/^DAttention@pre-SPPF\s+1\s/m);
+    // Provenance and the stored model YAML.
+    const t = query<{ provenance_json: string; model_yaml: string; config_json: string }>(
+      db,
+      'SELECT * FROM trials WHERE module IS NOT NULL',
+    )[0];
+    const prov = JSON.parse(t.provenance_json);
+    expect(prov.seed).toBe(0);
+    expect(prov.backend.name).toBe('wasm');
+    expect(prov.cpu.model.length).toBeGreaterThan(0);
+    expect(Object.keys(prov.packages)).toContain('@ablate/runner');
+    expect(prov.git).toHaveProperty('dirty');
+    expect(t.model_yaml).toMatch(/DAttention/);
+    expect(JSON.parse(t.config_json).train.epochs).toBe(2);
+
+    const again = await sweepDone([smoke, '--db', db], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/nothing to train: all 2 trials of smoke are already done/);
+    expect(again.stderr.match(/already done \(mAP50/g)).toHaveLength(2);
+    expect(again.stderr).not.toMatch(/: starting/);
+    expect(results(db)).toEqual(rows);
+  });
+
+  test('(b) kill -9 in the middle of a trial, then the same command completes; nothing duplicated, earlier results untouched', async () => {
+    const db = path.join(tmp, 'b.db');
+    const run = sweep([smoke, '--db', db], env);
+    // The second trial has finished its first epoch: the first trial is done, the second half way.
+    await run.waitFor(/DAttention@pre-SPPF seed 0 {2}epoch 1\/2/);
+    run.proc.kill('SIGKILL');
+    await run.exited;
+    const before = results(db);
+    const first = before.find((r) => r.module === null) as ResultRow;
+    const second = before.find((r) => r.module !== null) as ResultRow;
+    expect(first.status).toBe('ok');
+    expect(second.status).toBe('running');
+    const firstEpochs = query(db, 'SELECT * FROM epochs WHERE trial_id = ?', first.trial_id);
+    // The orphaned worker notices its parent is gone and ends.
+    const worker = JSON.parse(
+      query<{ provenance_json: string }>(db, 'SELECT provenance_json FROM trials WHERE id = ?', second.trial_id)[0].provenance_json,
+    ).workerPid as number;
+    expect(await until(() => !pidAlive(worker), 30_000)).toBe(true);
+
+    const r = await sweepDone([smoke, '--db', db], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`repaired 1 trial left running by a process that ended \\(${second.trial_id}\\)`));
+    expect(r.stderr).toMatch(new RegExp(`trial ${first.trial_id} baseline seed 0: already done`));
+    expect(r.stderr).toMatch(new RegExp(`trial ${second.trial_id} DAttention@pre-SPPF seed 0: resuming after epoch 1`));
+    const after = expectComplete(db);
+    expect(after.find((x) => x.trial_id === first.trial_id)).toEqual(first);
+    expect(query(db, 'SELECT * FROM epochs WHERE trial_id = ?', first.trial_id)).toEqual(firstEpochs);
+    expect(query(db, 'SELECT COUNT(*) AS n FROM trials')[0].n).toBe(2);
+  });
+
+  test('(e) Ctrl-C (SIGINT): the running trial becomes interrupted, exit 130; the same command resumes and completes', async () => {
+    const db = path.join(tmp, 'e.db');
+    const run = sweep([smoke, '--db', db], env);
+    await run.waitFor(/baseline seed 0 {2}epoch 1\/2/);
+    run.proc.kill('SIGINT');
+    const { code } = await run.exited;
+    expect(code, run.stderr()).toBe(130);
+    expect(run.stderr()).toMatch(/SIGINT: stopping/);
+    const rows = results(db);
+    const base = rows.find((r) => r.module === null) as ResultRow;
+    const dat = rows.find((r) => r.module !== null) as ResultRow;
+    // Stopped after the current batch of epoch 2: epoch 1 is kept, the trial resumes from it.
+    expect(base.status).toBe('interrupted');
+    expect(base.epochs).toBe(1);
+    expect(dat.status).toBe('pending');
+    expect(query(db, `SELECT COUNT(*) AS n FROM trials WHERE status = 'running'`)[0].n).toBe(0);
+
+    const r = await sweepDone([smoke, '--db', db], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/baseline seed 0: resuming after epoch 1/);
+    expectComplete(db);
+  });
+});
