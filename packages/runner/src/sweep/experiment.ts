@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '@ablate/core';
+import type { TrainSettings } from '@ablate/train';
 import { BUILTIN_YAMLS, guessModelScale, type InsertPosition, loadModelYaml, type ModuleRegistry } from '@ablate/yolov8';
 import { isMap, isPair, isScalar, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import { z } from 'zod';
@@ -188,27 +189,8 @@ export interface PositionChoice {
 
 export type DataChoice = { kind: 'synthetic'; options: Record<string, unknown> } | { kind: 'ultralytics'; path: string };
 
-export interface TrainChoice {
-  epochs: number;
-  batch: number;
-  imgsz: number;
-  optimizer: (typeof OPTIMIZERS)[number];
-  lr0: number;
-  lrf: number;
-  momentum: number;
-  weight_decay: number;
-  warmup_epochs: number;
-  warmup_momentum: number;
-  warmup_bias_lr: number;
-  nbs: number;
-  cos_lr: boolean;
-  close_mosaic: number;
-  patience: number;
-  box: number;
-  cls: number;
-  dfl: number;
-  augment: Record<(typeof AUGMENT_KEYS)[number], number>;
-}
+/** The `train` block after defaults: the trainer's settings less the seed (which comes from `seeds`). */
+export type TrainChoice = Omit<TrainSettings, 'seed'>;
 
 export interface Experiment {
   /** Absolute path of the experiment file (or `<text>`). */
@@ -596,7 +578,7 @@ export function parseExperiment(text: string, opts: LoadOptions & { file?: strin
   if (problems.length) fail(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
 
   const trainOut = train as Record<string, unknown>;
-  const augment = Object.fromEntries(AUGMENT_KEYS.map((k) => [k, trainOut[k] as number])) as TrainChoice['augment'];
+  const augment = Object.fromEntries(AUGMENT_KEYS.map((k) => [k, trainOut[k] as number])) as unknown as TrainChoice['augment'];
   const trainChoice = Object.fromEntries(Object.entries(trainOut).filter(([k]) => !(AUGMENT_KEYS as readonly string[]).includes(k)));
   const imgsz = trainOut.imgsz as number;
   const valBatch = (val.batch as number | undefined) ?? 2 * (trainOut.batch as number);

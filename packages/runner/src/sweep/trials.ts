@@ -7,6 +7,7 @@
  * the same file on the same data gives the same ids, so completed trials are found and skipped.
  */
 import { createHash } from 'node:crypto';
+import type { TrainSettings } from '@ablate/train';
 import { insertModule, type ModuleRegistry, parseModel } from '@ablate/yolov8';
 import { parse as parseYaml } from 'yaml';
 import { type Experiment, ExperimentError, type ModuleChoice, type PositionChoice, type Problem } from './experiment.js';
@@ -22,28 +23,8 @@ export interface DataIdentity {
 }
 
 /** Training settings as @ablate/train's TrainSettings (Ultralytics names), seed included. */
-export interface ResolvedTrain {
-  epochs: number;
-  batch: number;
-  imgsz: number;
-  optimizer: 'auto' | 'SGD' | 'Adam' | 'AdamW';
-  lr0: number;
-  lrf: number;
-  momentum: number;
-  weight_decay: number;
-  warmup_epochs: number;
-  warmup_momentum: number;
-  warmup_bias_lr: number;
-  nbs: number;
-  cos_lr: boolean;
-  close_mosaic: number;
-  patience: number;
-  box: number;
-  cls: number;
-  dfl: number;
-  augment: Experiment['train']['augment'];
-  seed: number;
-}
+/** A trial's training settings: exactly what `train()` of @ablate/train receives. */
+export type ResolvedTrain = TrainSettings;
 
 export interface ResolvedTrialConfig {
   format: number;
