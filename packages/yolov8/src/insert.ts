@@ -21,7 +21,16 @@ import { isSeq, parseDocument } from 'yaml';
 import { createRegistry } from './builtins.js';
 import { type ModelPlan, parseModel } from './parse.js';
 import type { ModuleRegistry, YoloModuleSpec } from './registry.js';
-import { dumpModelYaml, formatRow, formatYamlValue, loadModelYaml, type ModelYaml, type YamlFrom, type YamlRow } from './yaml.js';
+import {
+  dumpModelYaml,
+  formatRow,
+  formatYamlValue,
+  loadModelYaml,
+  type ModelYaml,
+  pinModelScale,
+  type YamlFrom,
+  type YamlRow,
+} from './yaml.js';
 
 export type InsertPosition = 'residual' | 'pre-SPPF' | 'neck' | 'pre-head' | { after: number | number[] } | { residual: number | number[] };
 
@@ -224,7 +233,9 @@ export function insertModule(yaml: string | ModelYaml, module: InsertModule, pos
     throw unknownPosition(position);
   }
 
-  return loaded.text !== undefined ? editText(loaded.text, rows) : dumpRows(y, rows);
+  const text = loaded.text !== undefined ? editText(loaded.text, rows) : dumpRows(y, rows);
+  // `yolov8n.yaml` names its scale only in the file name: pin it so the new document builds on its own.
+  return pinModelScale(text, y.scale === undefined ? loaded.guessedScale : undefined);
 }
 
 function dumpRows(y: ModelYaml, rows: Row[]): string {

@@ -1,9 +1,14 @@
 /**
  * A model summary like Ultralytics' (parse_model's table and model_info's totals line):
  * per layer index, from, n, params, module, arguments; totals: layers (the module count,
- * `len(list(model.modules()))`), parameters, gradients and GFLOPs at an image size, counted as
- * Ultralytics' get_flops does: thop's 2 x conv MACs at a stride-sized image (max(stride, 32)),
- * scaled to imgsz^2 (8.7 for yolov8n at 640).
+ * `len(list(model.modules()))`), parameters, gradients and GFLOPs at an image size: 2 x MACs of the
+ * convolutions (8.7 for yolov8n at 640) plus each plugin module's own `flops()`.
+ *
+ * Status: Ultralytics' get_flops profiles a stride-sized image (32 px) and scales by (imgsz/32)^2. For
+ * convolutions that is exact, and this summary gives the same numbers; for attention, whose cost grows
+ * with the square of the token count, it undercounts badly (DAT at P3 of a 640 px input: 10.8 GFLOPs
+ * counted here, ~0.03 GFLOPs after Ultralytics' scaling). So the shapes are profiled at imgsz itself when
+ * imgsz is a multiple of the largest stride, and Ultralytics' scaling is used only otherwise.
  */
 import type { Module } from '@ablate/core';
 import type { DetectionModel } from './model.js';
@@ -56,8 +61,10 @@ export function countModules(m: Module): number {
 
 export function summary(model: DetectionModel, imgsz = 640): ModelSummary {
   const stride = Math.max(Math.trunc(Math.max(...model.stride)), 32);
-  const prof = model.profileShapes([1, stride, stride, model.ch]);
-  const scale = (imgsz / stride) * (imgsz / stride);
+  const exact = imgsz % stride === 0;
+  const probe = exact ? imgsz : stride;
+  const prof = model.profileShapes([1, probe, probe, model.ch]);
+  const scale = exact ? 1 : (imgsz / stride) * (imgsz / stride);
   const rows: SummaryRow[] = model.layers.map(({ module, plan }, i) => {
     const det = module instanceof Detect;
     return {

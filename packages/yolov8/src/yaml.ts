@@ -257,3 +257,12 @@ export function dumpModelYaml(y: ModelYaml): string {
   }
   return `${out.join('\n')}\n`;
 }
+
+/**
+ * Makes a model YAML self-contained: a scale known only from the file name (`yolov8n.yaml` -> `n`)
+ * becomes an explicit `scale:` key, so the text builds the same model on its own.
+ */
+export function pinModelScale(text: string, scale: string | undefined): string {
+  if (!scale || /^scale\s*:/m.test(text) || !/^scales\s*:/m.test(text)) return text;
+  return `scale: ${scale} # chosen from the model name, as Ultralytics does\n${text}`;
+}

@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '@ablate/core';
 import type { TrainSettings } from '@ablate/train';
-import { BUILTIN_YAMLS, guessModelScale, type InsertPosition, loadModelYaml, type ModuleRegistry } from '@ablate/yolov8';
+import { BUILTIN_YAMLS, guessModelScale, type InsertPosition, loadModelYaml, type ModuleRegistry, pinModelScale } from '@ablate/yolov8';
 import { isMap, isPair, isScalar, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import { z } from 'zod';
 import { closest } from './suggest.js';
@@ -432,7 +432,7 @@ export function parseExperiment(text: string, opts: LoadOptions & { file?: strin
         model = { written, source: loaded.source, text: loaded.text ?? '' };
       }
       const scale = guessModelScale(written);
-      model.text = pinModel(model.text, scale);
+      model.text = pinModelScale(model.text, scale);
     } catch (e) {
       const builtins = Object.keys(BUILTIN_YAMLS)
         .flatMap((k) => ['n', 's', 'm', 'l', 'x'].map((s) => k.replace(/(\d+)/, `$1${s}`)))
@@ -642,15 +642,6 @@ export function parsePosition(p: unknown): PositionChoice | { error: string } {
     };
   }
   return { error: `expected a position; got ${show(p)}. ${known}` };
-}
-
-/**
- * Makes a model YAML self-contained: the scale guessed from the file name (`yolov8n.yaml` -> `n`)
- * becomes an explicit `scale:` key, so the stored text builds the same model on its own.
- */
-export function pinModel(text: string, scale: string | undefined): string {
-  if (!scale || /^scale\s*:/m.test(text) || !/^scales\s*:/m.test(text)) return text;
-  return `scale: ${scale} # chosen from the model name, as Ultralytics does\n${text}`;
 }
 
 export type { BackendName };
