@@ -130,6 +130,11 @@ export class Queries {
       ),
       stats: db.prepare(STATS_SQL),
       sweepTimes: db.prepare(`SELECT MIN(started_at) AS started_at, MAX(finished_at) AS finished_at FROM results WHERE sweep = ?`),
+      // The order in which the runner expanded the trials: the experiment file's order of modules and positions.
+      firstOrdinals: db.prepare(
+        `SELECT t.module AS module, t.position AS position, MIN(st.ordinal) AS ordinal
+         FROM sweep_trials st JOIN trials t ON t.id = st.trial_id WHERE st.sweep = ? GROUP BY t.module, t.position`,
+      ),
       trial: db.prepare('SELECT * FROM trials WHERE id = ?'),
       trialSweeps: db.prepare('SELECT sweep FROM sweep_trials WHERE trial_id = ? ORDER BY sweep'),
       epochs: db.prepare(
@@ -219,16 +224,15 @@ export class Queries {
     for (const v of all) for (const k of Object.keys(counts) as (keyof StatusCounts)[]) counts[k] += v.counts[k];
     const modules = [...new Set(all.filter((v) => v.module !== null).map((v) => v.module as string))];
     const positions = [...new Set(all.filter((v) => v.module !== null).map((v) => v.position))];
-    const cfg = parseJson(s.config_json) as { modules?: { name?: string }[]; positions?: unknown[] } | null;
-    // Keep the experiment file's order of modules and positions when the config lists them.
-    const order = <T>(items: T[], listed: unknown[] | undefined, name: (x: unknown) => unknown) => {
-      if (!Array.isArray(listed)) return items;
-      const idx = (x: T) => {
-        const i = listed.findIndex((l) => name(l) === x);
-        return i < 0 ? Number.MAX_SAFE_INTEGER : i;
-      };
-      return [...items].sort((a, b) => idx(a) - idx(b));
-    };
+    const cfg = parseJson(s.config_json);
+    // Keep the experiment file's order of modules and positions (the order the trials were expanded in).
+    const first = new Map<string, number>();
+    for (const r of this.st.firstOrdinals.all(name) as { module: string | null; position: string | null; ordinal: number }[]) {
+      if (r.module === null) continue;
+      for (const key of [`m:${r.module}`, `p:${r.position}`]) first.set(key, Math.min(first.get(key) ?? r.ordinal, r.ordinal));
+    }
+    const order = <T>(items: T[], prefix: string) =>
+      [...items].sort((a, b) => (first.get(`${prefix}${a}`) ?? Number.MAX_SAFE_INTEGER) - (first.get(`${prefix}${b}`) ?? Number.MAX_SAFE_INTEGER));
     const times = this.st.sweepTimes.get(name) as Row;
     return {
       name,
@@ -240,8 +244,8 @@ export class Queries {
       startedAt: (times.started_at as string | null) ?? null,
       finishedAt: (times.finished_at as string | null) ?? null,
       counts,
-      modules: order(modules, cfg?.modules, (m) => (m && typeof m === 'object' ? (m as { name?: unknown }).name : m)),
-      positions: order(positions, cfg?.positions, (p) => (typeof p === 'string' ? p : JSON.stringify(p))),
+      modules: order(modules, 'm:'),
+      positions: order(positions, 'p:'),
       baseline: all.find((v) => v.module === null && v.position === null) ?? null,
       variants: all.filter((v) => !(v.module === null && v.position === null)),
       stamp: this.stamp(),
