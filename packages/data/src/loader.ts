@@ -12,21 +12,7 @@
 import { Generator } from '@ablate/core';
 import { type Instances, letterboxInstances, loadResized, mosaic4, randomFlip, randomHsv, randomPerspective } from './augment.js';
 import { deriveSeed } from './seed.js';
-import type { AugmentConfig, Batch, LoaderOptions, SampleSource } from './types.js';
-
-const AUGMENT_KEYS: (keyof AugmentConfig)[] = [
-  'hsv_h',
-  'hsv_s',
-  'hsv_v',
-  'degrees',
-  'translate',
-  'scale',
-  'shear',
-  'perspective',
-  'flipud',
-  'fliplr',
-  'mosaic',
-];
+import { AUGMENT_KEYS, type AugmentConfig, type Batch, type LoaderOptions, type SampleSource } from './types.js';
 
 function checkOptions(opts: LoaderOptions): void {
   const int = (k: 'batch' | 'imgsz', min: number) => {

@@ -61,6 +61,21 @@ export interface AugmentConfig {
 }
 
 /** Ultralytics 8.0.229 default.yaml values. */
+/** The augmentation keys, in Ultralytics' order. */
+export const AUGMENT_KEYS = [
+  'hsv_h',
+  'hsv_s',
+  'hsv_v',
+  'degrees',
+  'translate',
+  'scale',
+  'shear',
+  'perspective',
+  'flipud',
+  'fliplr',
+  'mosaic',
+] as const;
+
 export const DEFAULT_AUGMENT: AugmentConfig = Object.freeze({
   hsv_h: 0.015,
   hsv_s: 0.7,

@@ -252,17 +252,19 @@ export async function loadUltralyticsDataset(dataYaml: string, opts: Ultralytics
   if (d.train === undefined) throw new Error(`${yamlPath}: "train" is missing (an image folder, a .txt list, or a list of those)`);
   if (d.val === undefined) throw new Error(`${yamlPath}: "val" is missing (an image folder, a .txt list, or a list of those)`);
 
+  // Reported as found (onSkip), listed in `skipped` in file order (decoding runs concurrently).
   const skipped: SkippedItem[] = [];
-  const report = (s: SkippedItem) => {
-    skipped.push(s);
-    opts.onSkip?.(s);
-  };
   let budget = opts.cacheBytes ?? 512 * 1024 * 1024;
   const hash = createHash('sha256').update(text);
   const splits: Record<'train' | 'val', Entry[]> = { train: [], val: [] };
   for (const key of ['train', 'val'] as const) {
     const files = resolveImages(d[key], key, root, yamlPath);
-    const loaded = await mapLimit(files, 4, async (file): Promise<Entry | null> => {
+    const skips: SkippedItem[][] = files.map(() => []);
+    const loaded = await mapLimit(files, 4, async (file, fi): Promise<Entry | null> => {
+      const report = (s: SkippedItem) => {
+        skips[fi].push(s);
+        opts.onSkip?.(s);
+      };
       let img: { data: Uint8Array; width: number; height: number };
       try {
         if (!existsSync(file)) throw new Error('file not found');
@@ -285,6 +287,7 @@ export async function loadUltralyticsDataset(dataYaml: string, opts: Ultralytics
       return { path: file, labels, width: img.width, height: img.height, data: img.data };
     });
     for (const [i, e] of loaded.entries()) {
+      skipped.push(...skips[i]);
       const f = files[i];
       const st = existsSync(f) ? statSync(f) : null;
       const lp = labelPathFor(f);

@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackendName } from '@ablate/core';
+import { AUGMENT_KEYS } from '@ablate/data';
 import type { TrainSettings } from '@ablate/train';
 import { BUILTIN_YAMLS, guessModelScale, type InsertPosition, loadModelYaml, type ModuleRegistry, pinModelScale } from '@ablate/yolov8';
 import { isMap, isPair, isScalar, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
@@ -86,19 +87,7 @@ export const TRAIN_FIELDS: Record<string, Field> = {
   fliplr: d(num('a probability in [0, 1]', 0, 1), 0.5),
   mosaic: d(num('a probability in [0, 1]', 0, 1), 1.0),
 };
-export const AUGMENT_KEYS = [
-  'hsv_h',
-  'hsv_s',
-  'hsv_v',
-  'degrees',
-  'translate',
-  'scale',
-  'shear',
-  'perspective',
-  'flipud',
-  'fliplr',
-  'mosaic',
-] as const;
+export { AUGMENT_KEYS };
 
 export const VAL_FIELDS: Record<string, Field> = {
   conf: d(num('a confidence threshold in [0, 1]', 0, 1), 0.001),
