@@ -45,7 +45,7 @@ export class MSDeformAttnCoreFn extends Module {
 }
 
 function shapesOf(t: tf.Tensor | undefined, what: string): SpatialShapes {
-  if (!t || t.rank !== 2 || t.shape[1] !== 2)
+  if (t?.rank !== 2 || t.shape[1] !== 2)
     throw new Error(`MSDeformAttn golden: ${what} must be an (L, 2) tensor, got ${t ? `[${t.shape}]` : 'nothing'}`);
   return (t.arraySync() as number[][]).map(([h, w]) => [Number(h), Number(w)] as const);
 }

@@ -232,7 +232,9 @@ export class Queries {
       for (const key of [`m:${r.module}`, `p:${r.position}`]) first.set(key, Math.min(first.get(key) ?? r.ordinal, r.ordinal));
     }
     const order = <T>(items: T[], prefix: string) =>
-      [...items].sort((a, b) => (first.get(`${prefix}${a}`) ?? Number.MAX_SAFE_INTEGER) - (first.get(`${prefix}${b}`) ?? Number.MAX_SAFE_INTEGER));
+      [...items].sort(
+        (a, b) => (first.get(`${prefix}${a}`) ?? Number.MAX_SAFE_INTEGER) - (first.get(`${prefix}${b}`) ?? Number.MAX_SAFE_INTEGER),
+      );
     const times = this.st.sweepTimes.get(name) as Row;
     return {
       name,
