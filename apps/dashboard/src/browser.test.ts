@@ -11,9 +11,9 @@ import * as path from 'node:path';
 import { Tracker } from '@ablate/tracker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, launchBrowser, openPage } from './bench/browser.js';
+import { formatDelta, formatMeanStd, METRIC_KEYS, type MetricKey } from './common/metrics.js';
 import { generateDb } from './gen/generate.js';
 import { buildServer, type DashboardServer } from './server/app.js';
-import { formatDelta, formatMeanStd, METRIC_KEYS, type MetricKey } from './shared/metrics.js';
 import { parseCsv, readResults, refVariants, tmpFile } from './test-utils/reference.js';
 import { buildWeb, SCREENSHOTS } from './test-utils/web.js';
 

@@ -4,10 +4,10 @@ import * as path from 'node:path';
 import { Tracker } from '@ablate/tracker';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { CompareResult, SweepCurves, SweepDetail, SweepListItem, TrialDetail, TrialListItem } from '../common/api.js';
+import { CURVE_KEYS, formatMeanStd, METRIC_KEYS, STAT_KEYS } from '../common/metrics.js';
+import { variantKey } from '../common/variant.js';
 import { generateDb } from '../gen/generate.js';
-import type { CompareResult, SweepCurves, SweepDetail, SweepListItem, TrialDetail, TrialListItem } from '../shared/api.js';
-import { CURVE_KEYS, formatMeanStd, METRIC_KEYS, STAT_KEYS } from '../shared/metrics.js';
-import { variantKey } from '../shared/variant.js';
 import { expectClose, parseCsv, readResults, refStat, refVariants, tmpFile } from '../test-utils/reference.js';
 import { buildServer, type DashboardServer } from './app.js';
 

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { Tracker } from '@ablate/tracker';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { CompareItem, SweepDetail } from '../shared/api.js';
-import { isMetricKey, METRIC_KEYS, type MetricKey } from '../shared/metrics.js';
-import { parseVariantKey, variantKey, variantLabel } from '../shared/variant.js';
+import type { CompareItem, SweepDetail } from '../common/api.js';
+import { isMetricKey, METRIC_KEYS, type MetricKey } from '../common/metrics.js';
+import { parseVariantKey, variantKey, variantLabel } from '../common/variant.js';
 import { matrixLatex, toCsv, variantsCsv } from './export.js';
 import { HttpError, Queries, type VariantRef } from './queries.js';
 

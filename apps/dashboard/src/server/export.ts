@@ -3,8 +3,8 @@
  * variant with mean and std of every metric), and the ablation matrix as a LaTeX booktabs table
  * (mean ± std, the best cell of the chosen metric in bold).
  */
-import type { SweepDetail, VariantStats } from '../shared/api.js';
-import { formatValue, METRICS, type MetricKey, STAT_KEYS } from '../shared/metrics.js';
+import type { SweepDetail, VariantStats } from '../common/api.js';
+import { formatValue, METRICS, type MetricKey, STAT_KEYS } from '../common/metrics.js';
 
 /** RFC 4180 field: quoted when it holds a comma, quote, CR or LF; null is empty. */
 export function csvField(v: unknown): string {

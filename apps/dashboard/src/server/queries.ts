@@ -15,9 +15,9 @@ import type {
   TrialDetail,
   TrialListItem,
   VariantStats,
-} from '../shared/api.js';
-import { CURVE_KEYS, type CurveKey, STAT_KEYS, type StatKey } from '../shared/metrics.js';
-import { variantKey, variantLabel } from '../shared/variant.js';
+} from '../common/api.js';
+import { CURVE_KEYS, type CurveKey, STAT_KEYS, type StatKey } from '../common/metrics.js';
+import { variantKey, variantLabel } from '../common/variant.js';
 
 type DB = Database.Database;
 type Row = Record<string, unknown>;

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { STAT_KEYS, type StatKey } from '../shared/metrics.js';
-import { variantKey } from '../shared/variant.js';
+import { STAT_KEYS, type StatKey } from '../common/metrics.js';
+import { variantKey } from '../common/variant.js';
 
 export type ResultRow = Record<string, unknown> & {
   trial_id: string;

@@ -23,9 +23,9 @@ import {
   Title,
   Tooltip,
 } from 'chart.js';
-import type { CurveSeries, VariantStats } from '../shared/api.js';
-import { CURVE_KEYS, CURVE_LABELS, type CurveKey, formatMeanStd, METRICS, type MetricKey } from '../shared/metrics.js';
-import { paretoFront } from '../shared/pareto.js';
+import type { CurveSeries, VariantStats } from '../common/api.js';
+import { CURVE_KEYS, CURVE_LABELS, type CurveKey, formatMeanStd, METRICS, type MetricKey } from '../common/metrics.js';
+import { paretoFront } from '../common/pareto.js';
 import { h } from './dom.js';
 
 export interface HLineOptions {

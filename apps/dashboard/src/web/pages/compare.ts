@@ -1,7 +1,7 @@
 /** Compare: two or more variants (of a sweep) and/or trials side by side: metrics, differences, curves. */
-import type { CompareResult } from '../../shared/api.js';
-import { formatDelta, formatMeanStd, METRICS, STAT_KEYS } from '../../shared/metrics.js';
-import { BASELINE_KEY } from '../../shared/variant.js';
+import type { CompareResult } from '../../common/api.js';
+import { formatDelta, formatMeanStd, METRICS, STAT_KEYS } from '../../common/metrics.js';
+import { BASELINE_KEY } from '../../common/variant.js';
 import { api } from '../api.js';
 import { BASELINE_COLOR, colorOf, curveCharts } from '../charts.js';
 import { enc, fill, h, statusBadge } from '../dom.js';

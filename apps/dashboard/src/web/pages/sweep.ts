@@ -4,9 +4,9 @@
  * selector, exports, the grouped bar chart, accuracy-vs-speed/cost scatter plots with the Pareto front,
  * and training curves of chosen variants with the baseline overlaid.
  */
-import type { SweepCurves, SweepDetail, TrialListItem, VariantStats } from '../../shared/api.js';
-import { formatDelta, formatMeanStd, formatValue, isMetricKey, METRIC_KEYS, METRICS, type MetricKey } from '../../shared/metrics.js';
-import { BASELINE_KEY } from '../../shared/variant.js';
+import type { SweepCurves, SweepDetail, TrialListItem, VariantStats } from '../../common/api.js';
+import { formatDelta, formatMeanStd, formatValue, isMetricKey, METRIC_KEYS, METRICS, type MetricKey } from '../../common/metrics.js';
+import { BASELINE_KEY } from '../../common/variant.js';
 import { api } from '../api.js';
 import { BASELINE_COLOR, barChart, chartBox, colorOf, curveCharts, scatterChart } from '../charts.js';
 import { duration, enc, fill, h, statusBadge, when } from '../dom.js';

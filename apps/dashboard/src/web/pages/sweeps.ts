@@ -1,6 +1,6 @@
 /** The sweeps list: per sweep its trial counts by status, when it ran, and its best variant. */
-import type { SweepListItem } from '../../shared/api.js';
-import { formatDelta, formatValue } from '../../shared/metrics.js';
+import type { SweepListItem } from '../../common/api.js';
+import { formatDelta, formatValue } from '../../common/metrics.js';
 import { api } from '../api.js';
 import { duration, fill, h, statusBadge, when } from '../dom.js';
 import { href, type Page, type Route } from '../page.js';

@@ -3,10 +3,10 @@
  * model YAML with its diff against the baseline's, the per-layer summary, the resolved config and
  * provenance.
  */
-import type { CurveSeries, TrialDetail } from '../../shared/api.js';
-import { diffLines } from '../../shared/diff.js';
-import { CURVE_KEYS, formatValue, type StatKey } from '../../shared/metrics.js';
-import { BASELINE_KEY, variantLabel } from '../../shared/variant.js';
+import type { CurveSeries, TrialDetail } from '../../common/api.js';
+import { diffLines } from '../../common/diff.js';
+import { CURVE_KEYS, formatValue, type StatKey } from '../../common/metrics.js';
+import { BASELINE_KEY, variantLabel } from '../../common/variant.js';
 import { api } from '../api.js';
 import { BASELINE_COLOR, colorOf, curveCharts } from '../charts.js';
 import { duration, enc, fill, h, json, pre, statusBadge, when } from '../dom.js';
