@@ -1,6 +1,5 @@
-import { formatParityReport, loadParityCase, runParityCase } from '@ablate/core';
-import { goldenCasePaths, useBackend } from '@ablate/core/testing';
-import * as tf from '@tensorflow/tfjs-core';
+import { formatParityReport } from '@ablate/core';
+import { goldenCasePaths, runGoldenCase, useBackend } from '@ablate/core/testing';
 import { describe, expect, it } from 'vitest';
 import { goldenAdapter, goldenMatches } from './golden.js';
 
@@ -20,10 +19,8 @@ describe('DoubleAttention golden parity', () => {
       const name = p.split('/').pop()?.replace('.json', '');
       it(`${name} on ${backend}: forward and every gradient within the case's tolerances; no leaks`, async () => {
         await useBackend(backend);
-        const c = loadParityCase(p);
-        const before = tf.memory().numTensors;
-        const report = runParityCase(c, goldenAdapter);
-        expect(tf.memory().numTensors).toBe(before);
+        const { report, tensorsBefore, tensorsAfter } = runGoldenCase(p, goldenAdapter);
+        expect(tensorsAfter).toBe(tensorsBefore);
         console.log(`[${backend}] ${formatParityReport(report)}`);
         expect(report.rows.length).toBeGreaterThan(1);
         expect(report.pass, formatParityReport(report)).toBe(true);

@@ -1,30 +1,12 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  type ChannelContext,
-  formatParityReport,
-  Generator,
-  initBackend,
-  loadParityCase,
-  type Module,
-  manualSeed,
-  runParityCase,
-} from '@ablate/core';
+import { formatParityReport, Generator, initBackend, loadParityCase, type Module, manualSeed, runParityCase } from '@ablate/core';
+import { goldenCasePaths, makeCtx, maxAbsRel } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { DAttention, type DAttentionOptions, defaultHeads, flops, goldenAdapter, goldenMatches, plugin } from './index.js';
 
 const GOLDEN = fileURLToPath(new URL('../../../fixtures/golden/attention/', import.meta.url));
-
-/** Every case JSON in the golden folder that goldenMatches accepts (decided from the JSON, not the name). */
-function datCases(): string[] {
-  return fs
-    .readdirSync(GOLDEN)
-    .filter((f) => f.endsWith('.json') && f !== 'index.json')
-    .map((f) => path.join(GOLDEN, f))
-    .filter((p) => goldenMatches(JSON.parse(fs.readFileSync(p, 'utf8'))));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Naive float64 reference of the official forward (NHWC arrays, PyTorch-layout weights), written
@@ -227,32 +209,9 @@ function randomiseParams(m: Module, seed: number, std = 0.3): void {
   }
 }
 
-function maxAbsRel(a: ArrayLike<number>, b: ArrayLike<number>): { abs: number; rel: number } {
-  let abs = 0;
-  let ref = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    abs = Math.max(abs, Math.abs(a[i] - b[i]));
-    ref = Math.max(ref, Math.abs(b[i]));
-  }
-  return { abs, rel: abs / ref };
-}
-
-function ctx(c: number, width = 0.25, maxChannels = 1024): ChannelContext & { layerIndex: number } {
-  return {
-    inputChannels: [c],
-    nc: 80,
-    width,
-    maxChannels,
-    scaleChannels: (v: number) => Math.ceil((Math.min(v, maxChannels) * width) / 8) * 8,
-    repeats: 1,
-    where: 'test.yaml backbone[9]',
-    layerIndex: 9,
-  };
-}
-
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`DAttention golden parity (${backend})`, () => {
-    const cases = datCases();
+    const cases = goldenCasePaths(GOLDEN, goldenMatches);
     it('finds the dat cases by their JSON', () => {
       expect(cases.length).toBeGreaterThanOrEqual(3);
     });
@@ -359,13 +318,13 @@ describe('DAttention plugin', () => {
     expect(spec.name).toBe('DAttention');
     expect(spec.aliases).toEqual(['DAttentionBaseline', 'DAT']);
     expect(spec.shapePreserving).toBe(true);
-    expect(spec.channels([], ctx(64))).toEqual({ args: [64, { nHeads: 8, nHeadChannels: 8 }], c2: 64 });
+    expect(spec.channels([], makeCtx(64))).toEqual({ args: [64, { nHeads: 8, nHeadChannels: 8 }], c2: 64 });
     // [1024] at scale n is 256 after width scaling; the raw value equal to the input is accepted too
-    expect(spec.channels([1024], ctx(256)).c2).toBe(256);
-    expect(spec.channels([256], ctx(256)).c2).toBe(256);
-    expect(() => spec.channels([512], ctx(256))).toThrow(/contradicts the input's 256 channels/);
+    expect(spec.channels([1024], makeCtx(256)).c2).toBe(256);
+    expect(spec.channels([256], makeCtx(256)).c2).toBe(256);
+    expect(() => spec.channels([512], makeCtx(256))).toThrow(/contradicts the input's 256 channels/);
     // positional (blog order) and mapping forms
-    const pos = spec.channels([1024, null, 4, null, 2, 0, 0, 2, 2, true, true, false, false, 5], ctx(256)).args[1];
+    const pos = spec.channels([1024, null, 4, null, 2, 0, 0, 2, 2, true, true, false, false, 5], makeCtx(256)).args[1];
     expect(pos).toEqual({
       nHeads: 4,
       nHeadChannels: 64,
@@ -380,11 +339,11 @@ describe('DAttention plugin', () => {
       fixedPe: false,
       ksize: 5,
     });
-    const map = spec.channels([{ stride: 2, ksize: 5, offsetRangeFactor: 2 }], ctx(32)).args[1];
+    const map = spec.channels([{ stride: 2, ksize: 5, offsetRangeFactor: 2 }], makeCtx(32)).args[1];
     expect(map).toEqual({ nHeads: 8, nHeadChannels: 4, stride: 2, ksize: 5, offsetRangeFactor: 2 });
-    expect(() => spec.channels([32, { strides: 2 }], ctx(32))).toThrow(/unknown option "strides"; known: kv_size/);
-    expect(() => spec.channels([32, null, 3], ctx(32))).toThrow(/n_heads 3 does not divide/);
-    expect(() => spec.channels([32, { no_off: true }], ctx(32))).toThrow(/noOff = true is not supported/);
+    expect(() => spec.channels([32, { strides: 2 }], makeCtx(32))).toThrow(/unknown option "strides"; known: kv_size/);
+    expect(() => spec.channels([32, null, 3], makeCtx(32))).toThrow(/n_heads 3 does not divide/);
+    expect(() => spec.channels([32, { no_off: true }], makeCtx(32))).toThrow(/noOff = true is not supported/);
   });
 
   // c = 256 runs on wasm only: tfjs-backend-cpu's Conv2DBackpropFilter (a naive loop) needs ~40 s for the
@@ -394,8 +353,8 @@ describe('DAttention plugin', () => {
       it(`forward + backward on every YOLOv8 map shape, c = ${c} (${backend})`, async () => {
         await initBackend(backend, { log: false });
         manualSeed(c);
-        const { args } = spec.channels([], ctx(c));
-        const m = spec.build(args, ctx(c)) as DAttention;
+        const { args } = spec.channels([], makeCtx(c));
+        const m = spec.build(args, makeCtx(c)) as DAttention;
         for (const shape of [
           [2, 16, 16, c],
           [1, 12, 20, c],

@@ -1,5 +1,14 @@
 import { Generator, manualSeed } from '@ablate/core';
-import { centralDiff, randArray, randomizeParams, size, stateDict64, type T64, useBackend } from '@ablate/core/testing';
+import {
+  centralDiff,
+  directionalFromGrads,
+  randArray,
+  randomizeParams,
+  size,
+  stateDict64,
+  type T64,
+  useBackend,
+} from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { type FlaNormalization, FocusedLinearAttention } from './focused-linear-attention.js';
@@ -174,19 +183,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const fd = centralDiff(loss64, 1e-6);
         const xv = tf.variable(xT, true);
         const params = m.namedParameters();
-        let ad = 0;
-        tf.tidy(() => {
+        const ad = tf.tidy(() => {
           const cotT = tf.tensor(Float32Array.from(cot), shape);
           const { grads } = tf.variableGrads(
             () => tf.sum(tf.mul(nchw(m.forward(nhwc(xv))), cotT)) as tf.Scalar,
             [xv, ...params.map(([, p]) => p.variable)],
           );
-          const gx = grads[xv.name].dataSync();
-          for (let i = 0; i < gx.length; i++) ad += gx[i] * dirX[i];
-          for (const [pn, p] of params) {
-            const g = tf.transpose(grads[p.variable.name], p.toTorchPerm ?? [...Array(p.variable.rank).keys()]).dataSync();
-            for (let i = 0; i < g.length; i++) ad += g[i] * dirP[pn][i];
-          }
+          return directionalFromGrads(grads, xv, dirX, params, dirP);
         });
         const rel = Math.abs(ad - fd) / Math.max(1, Math.abs(fd));
         console.log(

@@ -1,16 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  type ChannelContext,
-  formatParityReport,
-  Generator,
-  initBackend,
-  loadParityCase,
-  type Module,
-  manualSeed,
-  runParityCase,
-} from '@ablate/core';
+import { formatParityReport, Generator, initBackend, loadParityCase, type Module, manualSeed, runParityCase } from '@ablate/core';
+import { goldenCasePaths, makeCtx, maxAbsRel } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -29,30 +21,11 @@ import {
 
 const GOLDEN = fileURLToPath(new URL('../../../fixtures/golden/attention/', import.meta.url));
 
-function cases(): string[] {
-  return fs
-    .readdirSync(GOLDEN)
-    .filter((f) => f.endsWith('.json') && f !== 'index.json')
-    .map((f) => path.join(GOLDEN, f))
-    .filter((p) => goldenMatches(JSON.parse(fs.readFileSync(p, 'utf8'))));
-}
-
 function rand(shape: number[], gen: Generator, lo = -1, hi = 1): { t: tf.Tensor; a: Float64Array } {
   const n = shape.reduce((x, y) => x * y, 1);
   const a = new Float64Array(n);
   for (let i = 0; i < n; i++) a[i] = Math.fround(gen.uniform(lo, hi));
   return { t: tf.tensor(Float32Array.from(a), shape), a };
-}
-
-function maxAbsRel(a: ArrayLike<number>, b: ArrayLike<number>): { abs: number; rel: number } {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let abs = 0;
-  let ref = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    abs = Math.max(abs, Math.abs(a[i] - b[i]));
-    ref = Math.max(ref, Math.abs(b[i]));
-  }
-  return { abs, rel: abs / ref };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,22 +177,9 @@ function randomiseParams(m: Module, seed: number, std: number): void {
   }
 }
 
-function ctx(c: number, width = 0.25, maxChannels = 1024): ChannelContext & { layerIndex: number } {
-  return {
-    inputChannels: [c],
-    nc: 80,
-    width,
-    maxChannels,
-    scaleChannels: (v: number) => Math.ceil((Math.min(v, maxChannels) * width) / 8) * 8,
-    repeats: 1,
-    where: 'test.yaml backbone[9]',
-    layerIndex: 9,
-  };
-}
-
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`MSDeformAttn golden parity (${backend})`, () => {
-    const files = cases();
+    const files = goldenCasePaths(GOLDEN, goldenMatches);
     it('finds the module and core cases by their JSON', () => {
       const jsons = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
       expect(jsons.filter(goldenMatchesModule).length).toBeGreaterThanOrEqual(1);
@@ -381,15 +341,15 @@ describe('MSDeformAttn plugin', () => {
   it('names and channel resolution', () => {
     expect(spec.name).toBe('MSDeformAttn');
     expect(spec.shapePreserving).toBe(true);
-    expect(spec.channels([], ctx(64))).toEqual({ args: [64, { nHeads: 8, nPoints: 4, posEmbed: true }], c2: 64 });
-    expect(spec.channels([1024], ctx(256)).c2).toBe(256);
-    expect(spec.channels([256, 1, 4, 8], ctx(256)).args[1]).toEqual({ nHeads: 4, nPoints: 8, posEmbed: true });
-    expect(spec.channels([256, { pos_embed: false }], ctx(256)).args[1]).toEqual({ nHeads: 8, nPoints: 4, posEmbed: false });
-    expect(spec.channels([{ nPoints: 2 }], ctx(32)).args[1]).toEqual({ nHeads: 8, nPoints: 2, posEmbed: true });
-    expect(() => spec.channels([512], ctx(256))).toThrow(/contradicts the input's 256 channels/);
-    expect(() => spec.channels([256, 4], ctx(256))).toThrow(/n_levels must be 1/);
-    expect(() => spec.channels([256, 1, 3], ctx(256))).toThrow(/n_heads 3 does not divide/);
-    expect(() => spec.channels([256, { heads: 3 }], ctx(256))).toThrow(
+    expect(spec.channels([], makeCtx(64))).toEqual({ args: [64, { nHeads: 8, nPoints: 4, posEmbed: true }], c2: 64 });
+    expect(spec.channels([1024], makeCtx(256)).c2).toBe(256);
+    expect(spec.channels([256, 1, 4, 8], makeCtx(256)).args[1]).toEqual({ nHeads: 4, nPoints: 8, posEmbed: true });
+    expect(spec.channels([256, { pos_embed: false }], makeCtx(256)).args[1]).toEqual({ nHeads: 8, nPoints: 4, posEmbed: false });
+    expect(spec.channels([{ nPoints: 2 }], makeCtx(32)).args[1]).toEqual({ nHeads: 8, nPoints: 2, posEmbed: true });
+    expect(() => spec.channels([512], makeCtx(256))).toThrow(/contradicts the input's 256 channels/);
+    expect(() => spec.channels([256, 4], makeCtx(256))).toThrow(/n_levels must be 1/);
+    expect(() => spec.channels([256, 1, 3], makeCtx(256))).toThrow(/n_heads 3 does not divide/);
+    expect(() => spec.channels([256, { heads: 3 }], makeCtx(256))).toThrow(
       /unknown option "heads"; known: n_levels, n_heads, n_points, pos_embed/,
     );
   });
@@ -399,8 +359,8 @@ describe('MSDeformAttn plugin', () => {
       it(`forward + backward on every YOLOv8 map shape, c = ${c} (${backend})`, async () => {
         await initBackend(backend, { log: false });
         manualSeed(c);
-        const { args } = spec.channels([], ctx(c));
-        const m = spec.build(args, ctx(c)) as MSDeformAttn2d;
+        const { args } = spec.channels([], makeCtx(c));
+        const m = spec.build(args, makeCtx(c)) as MSDeformAttn2d;
         const gen = new Generator(c);
         for (const shape of [
           [2, 16, 16, c],

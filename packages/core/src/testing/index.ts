@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
+import { loadParityCase, type ParityAdapter, type ParityReport, runParityCase } from '../golden.js';
 import type { Module } from '../nn/module.js';
 import type { BuildContext, ModuleSpec } from '../plugin.js';
 import { Generator } from '../rng.js';
@@ -142,4 +143,46 @@ export function goldenCasePaths(dir: string, matches: (json: any) => boolean): s
  */
 export function centralDiff(loss64: (t: number) => number, eps = 1e-5): number {
   return (loss64(eps) - loss64(-eps)) / (2 * eps);
+}
+
+/** Max |a - b| and that divided by max |b| (floored at 1e-12). */
+export function maxAbsRel(a: ArrayLike<number>, b: ArrayLike<number>): { abs: number; rel: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let abs = 0;
+  let ref = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    abs = Math.max(abs, Math.abs(a[i] - b[i]));
+    ref = Math.max(ref, Math.abs(b[i]));
+  }
+  return { abs, rel: abs / ref };
+}
+
+/** Runs one golden case through an adapter, with the live tensor count before and after (leak check). */
+export function runGoldenCase(file: string, adapter: ParityAdapter): { report: ParityReport; tensorsBefore: number; tensorsAfter: number } {
+  const c = loadParityCase(file);
+  const tensorsBefore = tf.memory().numTensors;
+  const report = runParityCase(c, adapter);
+  return { report, tensorsBefore, tensorsAfter: tf.memory().numTensors };
+}
+
+/**
+ * The autodiff side of a directional-derivative check: sum over x and every parameter of
+ * grad . direction, with parameter gradients taken in PyTorch layout (as the directions are).
+ */
+export function directionalFromGrads(
+  grads: tf.NamedTensorMap,
+  x: tf.Variable,
+  dirX: ArrayLike<number>,
+  params: [string, { variable: tf.Variable; toTorchPerm?: number[] }][],
+  dirP: Record<string, ArrayLike<number>>,
+): number {
+  let ad = 0;
+  const gx = grads[x.name].dataSync();
+  for (let i = 0; i < gx.length; i++) ad += gx[i] * dirX[i];
+  for (const [name, p] of params) {
+    const g = tf.tidy(() => tf.transpose(grads[p.variable.name], p.toTorchPerm ?? [...Array(p.variable.rank).keys()]).dataSync());
+    const d = dirP[name];
+    for (let i = 0; i < g.length; i++) ad += g[i] * d[i];
+  }
+  return ad;
 }
