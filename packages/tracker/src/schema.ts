@@ -13,6 +13,11 @@
  * with at least sweep, trial_id, module, position, seed, status, map50, map50_95, precision, recall,
  * fitness, fps, latency_ms, params, gflops, epochs, train_seconds, error. The baseline has module and
  * position NULL. status is one of ok, failed, running, interrupted, pending.
+ *
+ * The view is not part of any migration: it is defined once, below (RESULTS_COLUMNS), and the writer
+ * recreates it after migrating whenever the stored definition differs (migration 1's view is
+ * the first version of it, kept as shipped). A migration that adds a column
+ * to `trials` adds its row to RESULTS_COLUMNS; existing columns are never removed or renamed.
  */
 
 export interface Migration {
@@ -132,6 +137,45 @@ SELECT
   t.started_at        AS started_at,
   t.finished_at       AS finished_at
 FROM sweep_trials st JOIN trials t ON t.id = st.trial_id;
+
 `,
   },
 ];
+
+/** The `results` view's columns, in order: [column name, SQL expression over sweep_trials st / trials t]. */
+export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['sweep', 'st.sweep'],
+  ['trial_id', 't.id'],
+  ['module', 't.module'],
+  ['position', 't.position'],
+  ['module_args', 't.module_args'],
+  ['seed', 't.seed'],
+  ['status', 't.status'],
+  ['map50', 't.map50'],
+  ['map50_95', 't.map50_95'],
+  ['precision', 't.precision'],
+  ['recall', 't.recall'],
+  ['fitness', 't.fitness'],
+  ['fps', 't.fps'],
+  ['latency_ms', 't.latency_p50_ms'],
+  ['latency_p90_ms', 't.latency_p90_ms'],
+  ['params', 't.params'],
+  ['gflops', 't.gflops'],
+  ['gflops_640', 't.gflops_640'],
+  ['imgsz', 't.imgsz'],
+  ['epochs', 't.epochs_done'],
+  ['epochs_planned', 't.epochs_planned'],
+  ['best_epoch', 't.best_epoch'],
+  ['train_seconds', 't.train_seconds'],
+  ['backend', 't.backend'],
+  ['threads', 't.threads'],
+  ['error', 't.error'],
+  ['started_at', 't.started_at'],
+  ['finished_at', 't.finished_at'],
+];
+
+/** The CREATE VIEW statement of `results`, from RESULTS_COLUMNS. */
+export function resultsViewSql(): string {
+  const cols = RESULTS_COLUMNS.map(([name, expr]) => `  ${expr} AS ${name}`).join(',\n');
+  return `CREATE VIEW results AS\nSELECT\n${cols}\nFROM sweep_trials st JOIN trials t ON t.id = st.trial_id`;
+}

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
+import { RESULTS_COLUMNS as VIEW_COLUMNS } from './schema.js';
 import { Tracker } from './tracker.js';
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-')), 'sub', 'ablate.db');
@@ -41,6 +42,25 @@ describe('Tracker', () => {
     t.close();
     const again = new Tracker(file);
     expect(again.schemaVersion()).toBe(1);
+    again.close();
+  });
+
+  test('the results view is recreated from RESULTS_COLUMNS when its stored definition differs, else left alone', () => {
+    const file = tmp();
+    const t = new Tracker(file);
+    const cols = () => (t.db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
+    expect(cols()).toEqual(VIEW_COLUMNS.map(([name]) => name));
+    // A database whose view is an older definition (e.g. migration 1's alone) gets the current one on open.
+    t.db.exec('DROP VIEW results; CREATE VIEW results AS SELECT t.id AS trial_id FROM trials t');
+    t.close();
+    const again = new Tracker(file);
+    const viewSql = () => (again.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'results'").get() as { sql: string }).sql;
+    expect((again.db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name)).toEqual(
+      VIEW_COLUMNS.map(([name]) => name),
+    );
+    const before = viewSql();
+    again.migrate();
+    expect(viewSql()).toBe(before);
     again.close();
   });
 

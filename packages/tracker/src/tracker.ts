@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { MIGRATIONS, type TrialStatus } from './schema.js';
+import { MIGRATIONS, resultsViewSql, type TrialStatus } from './schema.js';
 
 type DB = Database.Database;
 
@@ -155,7 +155,21 @@ export class Tracker {
       })();
       applied.push(m.version);
     }
+    this.syncResultsView();
     return applied;
+  }
+
+  /** Recreates the `results` view when its stored definition is not the current one (see schema.ts). */
+  private syncResultsView(): void {
+    const want = resultsViewSql();
+    const row = this.db.prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'results'").get() as
+      | { sql: string }
+      | undefined;
+    if (row?.sql === want) return;
+    this.db.transaction(() => {
+      this.db.exec('DROP VIEW IF EXISTS results');
+      this.db.exec(want);
+    })();
   }
 
   schemaVersion(): number {
