@@ -8,6 +8,9 @@
  *                 speed, size, provenance
  *   sweep_trials  which sweeps a trial belongs to (an identical trial, e.g. the baseline, is shared)
  *   epochs        one row per trial and epoch: losses, learning rate, validation metrics, seconds
+ *   trial_artefacts  (migration 4) per trial, where the trainer wrote its diagnostic artefacts at the
+ *                 best epoch (PR / confidence curves, confusion matrix, label statistics, validation
+ *                 images with predictions, attention pictures): a folder holding `artefacts.json`
  *
  * View `results` (a contract read by the dashboard and by users' own SQL): one row per (sweep, trial)
  * with at least sweep, trial_id, module, position, seed, status, map50, map50_95, precision, recall,
@@ -138,6 +141,24 @@ SELECT
   t.finished_at       AS finished_at
 FROM sweep_trials st JOIN trials t ON t.id = st.trial_id;
 
+`,
+  },
+  {
+    version: 4,
+    name: 'trial artefacts (diagnostic plots and pictures at the best epoch)',
+    sql: `
+CREATE TABLE trial_artefacts (
+  trial_id    TEXT PRIMARY KEY REFERENCES trials (id) ON DELETE CASCADE,
+  -- folder holding artefacts.json and the images: relative to the database's folder, or absolute
+  dir         TEXT NOT NULL,
+  -- 0-based epoch of the best weights the artefacts were made from
+  epoch       INTEGER NOT NULL,
+  images      INTEGER NOT NULL,
+  -- JSON list of the inserted modules with their layer index: [{"layer": 9, "module": "DAttention", "picture": true}]
+  modules     TEXT NOT NULL DEFAULT '[]',
+  bytes       INTEGER,
+  created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
 `,
   },
 ];

@@ -4,8 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
-import { RESULTS_COLUMNS as VIEW_COLUMNS } from './schema.js';
+import { MIGRATIONS, RESULTS_COLUMNS as VIEW_COLUMNS } from './schema.js';
 import { Tracker } from './tracker.js';
+
+const NEWEST = Math.max(...MIGRATIONS.map((m) => m.version));
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-')), 'sub', 'ablate.db');
 
@@ -35,13 +37,13 @@ describe('Tracker', () => {
     const file = tmp();
     const t = new Tracker(file);
     expect(t.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(t.schemaVersion()).toBe(1);
+    expect(t.schemaVersion()).toBe(NEWEST);
     expect(t.migrate()).toEqual([]);
     const cols = (t.db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
     for (const c of RESULTS_COLUMNS) expect(cols).toContain(c);
     t.close();
     const again = new Tracker(file);
-    expect(again.schemaVersion()).toBe(1);
+    expect(again.schemaVersion()).toBe(NEWEST);
     again.close();
   });
 
@@ -148,7 +150,7 @@ describe('Tracker', () => {
     const db = new Database(file);
     db.prepare('INSERT INTO schema_migrations VALUES (99, ?, ?)').run('future', 'x');
     db.close();
-    expect(() => new Tracker(file)).toThrow(/schema version 99, newer than this program knows \(1\)/);
+    expect(() => new Tracker(file)).toThrow(new RegExp(`schema version 99, newer than this program knows \\(${NEWEST}\\)`));
   });
 
   test("clearEpochs forgets a fresh start's epochs; unlinkOtherTrials keeps the trials; finishedCosts lists ok trials", () => {
@@ -228,5 +230,32 @@ describe('Tracker', () => {
     expect((t.db.prepare(`SELECT COUNT(*) AS n FROM trials WHERE status = 'running'`).get() as { n: number }).n).toBe(0);
     t.close();
     fs.rmSync(out, { recursive: true, force: true });
+  });
+});
+
+describe('trial artefacts (migration 4)', () => {
+  test('stored with the result, relative to the database folder; a fresh start removes them', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-art-'));
+    const file = path.join(dir, 'r.db');
+    const t = new Tracker(file);
+    try {
+      t.upsertSweep({ name: 's', config: {} });
+      t.addTrial('s', { id: 'a', module: null, position: null, seed: 0, config: {} }, 0);
+      expect(t.getArtefacts('a')).toBeNull();
+      const ref = {
+        dir: path.join(dir, 'checkpoints', 'a', 'artefacts'),
+        epoch: 1,
+        images: 8,
+        modules: [{ layer: 9, module: 'DAttention', picture: true }],
+        bytes: 10,
+      };
+      t.finishTrial('a', { map50: 0.5, artefacts: ref });
+      expect(t.getArtefacts('a')).toEqual({ ...ref, dir: path.join('checkpoints', 'a', 'artefacts') });
+      t.clearEpochs('a');
+      expect(t.getArtefacts('a')).toBeNull();
+    } finally {
+      t.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

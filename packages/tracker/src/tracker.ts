@@ -104,6 +104,19 @@ export interface TrialFinish {
   latencyP50Ms?: number | null;
   latencyP90Ms?: number | null;
   trainSeconds?: number | null;
+  /** Where the trainer wrote the best epoch's artefacts (stored with the result, in one transaction). */
+  artefacts?: ArtefactsRef | null;
+}
+
+/** A row of `trial_artefacts` (migration 4). */
+export interface ArtefactsRef {
+  /** Folder of artefacts.json: relative to the database's folder, or absolute. */
+  dir: string;
+  /** 0-based epoch of the best weights. */
+  epoch: number;
+  images: number;
+  modules: { layer: number; module: string; picture: boolean }[];
+  bytes?: number | null;
 }
 
 const now = () => new Date().toISOString();
@@ -287,6 +300,48 @@ export class Tracker {
   }
 
   finishTrial(id: string, f: TrialFinish): void {
+    this.db.transaction(() => {
+      this.updateFinish(id, f);
+      if (f.artefacts) this.recordArtefacts(id, f.artefacts);
+    })();
+  }
+
+  /** Stores (replaces) where a trial's artefacts are. */
+  recordArtefacts(id: string, a: ArtefactsRef): void {
+    this.db
+      .prepare(
+        `INSERT INTO trial_artefacts (trial_id, dir, epoch, images, modules, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (trial_id) DO UPDATE SET dir = excluded.dir, epoch = excluded.epoch, images = excluded.images,
+           modules = excluded.modules, bytes = excluded.bytes, created_at = excluded.created_at`,
+      )
+      .run(id, this.relativeDir(a.dir), a.epoch, a.images, JSON.stringify(a.modules), a.bytes ?? null, now());
+  }
+
+  /** A folder inside the database's folder is stored relative to it (the results move together). */
+  private relativeDir(dir: string): string {
+    if (!path.isAbsolute(dir) || this.file === ':memory:') return dir;
+    const rel = path.relative(path.dirname(path.resolve(this.file)), dir);
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : dir;
+  }
+
+  /** The artefacts of a trial, or null (none recorded, or a database older than migration 4). */
+  getArtefacts(id: string): ArtefactsRef | null {
+    const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trial_artefacts'").get();
+    if (!has) return null;
+    const r = this.db.prepare('SELECT dir, epoch, images, modules, bytes FROM trial_artefacts WHERE trial_id = ?').get(id) as
+      | { dir: string; epoch: number; images: number; modules: string; bytes: number | null }
+      | undefined;
+    if (!r) return null;
+    let modules: ArtefactsRef['modules'] = [];
+    try {
+      modules = JSON.parse(r.modules);
+    } catch {
+      modules = [];
+    }
+    return { dir: r.dir, epoch: r.epoch, images: r.images, modules, bytes: r.bytes };
+  }
+
+  private updateFinish(id: string, f: TrialFinish): void {
     this.db
       .prepare(
         `UPDATE trials SET status = 'ok', error = NULL, best_epoch = ?, precision = ?, recall = ?, map50 = ?, map50_95 = ?, fitness = ?,
@@ -325,6 +380,7 @@ export class Tracker {
   clearEpochs(id: string): void {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM epochs WHERE trial_id = ?').run(id);
+      this.db.prepare('DELETE FROM trial_artefacts WHERE trial_id = ?').run(id);
       this.db.prepare('UPDATE trials SET epochs_done = 0, best_epoch = NULL, updated_at = ? WHERE id = ?').run(now(), id);
     })();
   }

@@ -23,6 +23,24 @@ export interface ValidateOptions extends ValSettings {
   names?: string[];
   /** When given, validation losses are computed too. */
   loss?: DetectionLoss;
+  /** Accumulate into this instance (to read its statistics and confusion matrix afterwards). */
+  metrics?: DetectionMetrics;
+  /** Called for every image (in loader order) with its detections and labels in letterboxed pixels. */
+  onImage?(img: ValImage): void | Promise<void>;
+}
+
+/** One validation image as the model saw it (letterboxed), for pictures. */
+export interface ValImage {
+  /** Index in the loader's order (file order for validation). */
+  index: number;
+  path: string;
+  /** HWC floats 0..1 of the letterboxed image ([H, W] = size). */
+  pixels: Float32Array;
+  size: [number, number];
+  /** [cls, x1, y1, x2, y2] in letterboxed pixels. */
+  labels: number[][];
+  /** [x1, y1, x2, y2, conf, cls] in letterboxed pixels (NMS output order). */
+  detections: number[][];
 }
 
 export type ValidationResult = DetectionResults & { loss?: [number, number, number] };
@@ -50,7 +68,8 @@ export async function validateBatches(
   loader: BatchSource,
   opts: Omit<ValidateOptions, 'batch'>,
 ): Promise<ValidationResult> {
-  const metrics = new DetectionMetrics(opts.nc, opts.names, { conf: opts.conf });
+  const metrics = opts.metrics ?? new DetectionMetrics(opts.nc, opts.names, { conf: opts.conf });
+  let seen = 0;
   const nms: NmsOptions = { confThres: opts.conf, iouThres: opts.iou, multiLabel: true, maxDet: opts.maxDet ?? 300 };
   const lossSum: [number, number, number] = [0, 0, 0];
   let batches = 0;
@@ -79,12 +98,28 @@ export async function validateBatches(
     batches += 1;
     // Labels per image: [cls, x1, y1, x2, y2] in letterboxed pixels, then in original pixels.
     const labels: number[][][] = Array.from({ length: B }, () => []);
+    const boxed: number[][][] = Array.from({ length: B }, () => []);
     b.targets.batchIdx.forEach((bi, k) => {
       const [cx, cy, bw, bh] = b.targets.bboxes[k];
       const box = [(cx - bw / 2) * W, (cy - bh / 2) * H, (cx + bw / 2) * W, (cy + bh / 2) * H];
+      boxed[bi].push([b.targets.cls[k], ...box]);
       unletterbox(box, b.shapes[bi]);
       labels[bi].push([b.targets.cls[k], ...box]);
     });
+    if (opts.onImage) {
+      const n = H * W * 3;
+      for (let i = 0; i < B; i++) {
+        await opts.onImage({
+          index: seen + i,
+          path: b.paths[i],
+          pixels: b.images.slice(i * n, (i + 1) * n),
+          size: [H, W],
+          labels: boxed[i],
+          detections: dets[i].map((row) => row.slice(0, 6)),
+        });
+      }
+    }
+    seen += B;
     for (let i = 0; i < B; i++) {
       const d = dets[i].map((row) => {
         const box = row.slice(0, 4);
