@@ -12,6 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { CompareItem, SweepDetail } from '../common/api.js';
 import { isMetricKey, METRIC_KEYS, type MetricKey } from '../common/metrics.js';
 import { parseVariantKey, variantKey, variantLabel } from '../common/variant.js';
+import { registerArtefactRoutes } from './artefacts.js';
 import { matrixLatex, toCsv, variantsCsv } from './export.js';
 import { HttpError, Queries, type VariantRef } from './queries.js';
 
@@ -271,6 +272,8 @@ export async function buildServer(opts: ServerOptions): Promise<DashboardServer>
     }
     return { items };
   });
+
+  registerArtefactRoutes(app, { dbFile: opts.db, tracker, queries });
 
   // Anything else under /api/ is an unknown endpoint (JSON 404), never a static file.
   app.all('/api/*', async (req) => {

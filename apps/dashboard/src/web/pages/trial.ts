@@ -11,6 +11,7 @@ import { api } from '../api.js';
 import { BASELINE_COLOR, colorOf, curveCharts } from '../charts.js';
 import { duration, enc, fill, h, json, pre, statusBadge, when } from '../dom.js';
 import { Charts, href, type Page, type Route } from '../page.js';
+import { trialDiagnostics } from './trial-artefacts.js';
 
 interface SummaryRowLike {
   index?: number;
@@ -173,6 +174,7 @@ export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
       [id, colorOf(0)],
     ]);
     const grid = h('div', { class: 'curve-grid' });
+    const diagnostics = h('section', { class: 'diagnostics', 'data-testid': 'diagnostics' });
     fill(
       root,
       h(
@@ -218,6 +220,7 @@ export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
       ),
       h('h2', null, 'Training curves'),
       t.epochs.length ? grid : h('p', { class: 'muted' }, 'No epochs recorded.'),
+      diagnostics,
       h(
         'h2',
         null,
@@ -236,6 +239,7 @@ export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
         : pre(json(t.provenance), 'provenance'),
     );
     if (t.epochs.length) charts.add(...curveCharts(grid, all, colors, 'trial-curve'));
+    charts.add(...(await trialDiagnostics(diagnostics, id, t.epochs)));
   };
   await render();
   return { refresh: render, destroy: () => charts.destroy() };
