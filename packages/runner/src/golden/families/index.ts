@@ -1,6 +1,7 @@
 /** Every golden family the project evaluates. Order matters only for files two families could claim. */
 import type { GoldenFamily } from '../types.js';
 import { attentionFamily } from './attention.js';
+import { cocoFamily } from './coco.js';
 import { statsFamily } from './stats.js';
 import { yolov8CensusFamily } from './yolov8-census.js';
 import { yolov8ForwardFamily } from './yolov8-forward.js';
@@ -18,6 +19,7 @@ export const FAMILIES: GoldenFamily[] = [
   yolov8MetricsFamily,
   yolov8MetricsEdgeFamily,
   yolov8NmsFamily,
+  cocoFamily,
   statsFamily,
 ];
 
