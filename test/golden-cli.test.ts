@@ -35,6 +35,13 @@ test('evaluates the repo fixtures: every line well-formed, totals match, exit co
       f,
     ).toBe(true);
   }
+  // Every COCO case (pycocotools) is evaluated, not skipped.
+  for (const f of fs.readdirSync(path.join(root, 'fixtures/golden/coco')).filter((x) => x.endsWith('.json'))) {
+    expect(
+      cases.some((l) => l.startsWith('PASS') && l.includes(f.replace('.json', ''))),
+      f,
+    ).toBe(true);
+  }
   for (const l of cases.filter((x) => x.startsWith('SKIPPED'))) expect(l).toMatch(/\(.+\)$/);
   // Nothing fails in the repo's own reference data.
   expect(failed, cases.filter((l) => l.startsWith('FAIL')).join('\n')).toBe(0);
