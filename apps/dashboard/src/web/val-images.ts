@@ -11,33 +11,25 @@ import { enc, h } from './dom.js';
 
 export const imageUrl = (trialId: string, n: number) => `/api/trials/${enc(trialId)}/artefacts/images/${n}`;
 
-const imgCache = new Map<string, Promise<HTMLImageElement>>();
-
 /** Loads a validation image; rejects with a message naming it when the server reports it missing. */
 export function loadImage(trialId: string, n: number): Promise<HTMLImageElement> {
   const url = imageUrl(trialId, n);
-  let p = imgCache.get(url);
-  if (!p) {
-    p = new Promise<HTMLImageElement>((resolve, reject) => {
-      const img = new Image();
-      img.onload = () => resolve(img);
-      img.onerror = async () => {
-        imgCache.delete(url);
-        let why = `validation image ${n} could not be loaded`;
-        try {
-          const r = await fetch(url);
-          const body = (await r.json()) as { error?: string };
-          if (body.error) why = body.error;
-        } catch {
-          // keep the generic message
-        }
-        reject(new Error(why));
-      };
-      img.src = url;
-    });
-    imgCache.set(url, p);
-  }
-  return p;
+  return new Promise<HTMLImageElement>((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = async () => {
+      let why = `validation image ${n} could not be loaded`;
+      try {
+        const r = await fetch(url);
+        const body = (await r.json()) as { error?: string };
+        if (body.error) why = body.error;
+      } catch {
+        // keep the generic message
+      }
+      reject(new Error(why));
+    };
+    img.src = url;
+  });
 }
 
 export interface Overlay {
@@ -128,14 +120,17 @@ export function detectionCanvas(
   const el = h('div', { class: 'det-canvas' }, canvas, tip, note);
   let boxes: DrawnBox[] = [];
   let img: HTMLImageElement | null = null;
+  let tried = false;
   const redraw = async () => {
-    try {
-      img = await loadImage(trialId, im.index);
-      note.textContent = '';
-    } catch (e) {
-      img = null;
-      note.textContent = (e as Error).message;
-      note.setAttribute('data-testid', 'image-missing');
+    if (!tried) {
+      tried = true;
+      try {
+        img = await loadImage(trialId, im.index);
+      } catch (e) {
+        img = null;
+        note.textContent = (e as Error).message;
+        note.setAttribute('data-testid', 'image-missing');
+      }
     }
     boxes = drawDetections(canvas, img, im, names, overlay());
   };
