@@ -72,10 +72,15 @@ export function readStageMarker(pkgDir) {
   return fs.existsSync(file) ? readJson(file) : null;
 }
 
-/** Where tfjs-node loads its addon from (node-pre-gyp's rule: `lib/napi-v<highest supported>/tfjs_binding.node`). */
+/**
+ * Where tfjs-node loads its addon from, by node-pre-gyp's rule: `binary.module_path` with the highest
+ * of `binary.napi_versions` this Node supports, then `<module_name>.node`.
+ */
 export function addonPath(pkgDir) {
-  const req = createRequire(path.join(pkgDir, 'package.json'));
-  return req('@mapbox/node-pre-gyp').find(path.join(pkgDir, 'package.json'));
+  const { binary } = readJson(path.join(pkgDir, 'package.json'));
+  const napi = Math.max(...binary.napi_versions.filter((v) => v <= Number(process.versions.napi)));
+  const dir = binary.module_path.replace('{napi_build_version}', String(napi));
+  return path.join(pkgDir, dir, `${binary.module_name}.node`);
 }
 
 /** node-gyp's entry script (this repo's devDependency), or null. */

@@ -118,7 +118,9 @@ export function setupPackage(pkgDir, opts = {}) {
     buildAddon(pkgDir, opts.gypFrom ?? pkgDir);
     const { tfVersion } = probeAddon(pkgDir, opts.probeEnv);
     const secs = ((Date.now() - started) / 1000).toFixed(0);
-    const line = `${name}: TensorFlow ${tfVersion} from ${lib.source}, libraries in ${path.dirname(lib.main)}, addon built (${secs} s)`;
+    // An explicitly named library that failed is worth a word even when a later source worked.
+    const passed = tried.filter((t) => t.name.startsWith('ABLATE_TF_')).map((t) => `; ${t.name} skipped: ${t.reason}`);
+    const line = `${name}: TensorFlow ${tfVersion} from ${lib.source}, libraries in ${path.dirname(lib.main)}, addon built (${secs} s)${passed.join('')}`;
     return { ok: true, line, tried };
   } catch (e) {
     unstage(pkgDir);
