@@ -296,6 +296,7 @@ export async function train(
           names: data.names,
           imgsz: s.imgsz,
           loss: crit,
+          coco: true,
         }),
       );
       valTimes.sum += performance.now() - tv;
@@ -324,6 +325,8 @@ export async function train(
       };
       epochs.push(report);
       if (bestFitness === fitness) {
+        // COCO evaluation of the epoch best.safetensors holds (pure arithmetic on the collected boxes).
+        report.coco = res.coco?.summarize();
         bestIndex = epochs.length - 1;
         saveBest(opts.checkpointDir, ema, epoch + 1, fitness);
       }

@@ -393,7 +393,9 @@ describe('static files: nothing outside the app folder can be read', () => {
     try {
       for (const url of attempts) {
         const res = await new Promise<string>((resolve, reject) => {
-          const s = net.connect(port, '127.0.0.1', () => s.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+          const s = net.connect(port, '127.0.0.1', () =>
+            s.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`),
+          );
           let buf = '';
           s.on('data', (d) => {
             buf += d.toString('latin1');
@@ -407,6 +409,54 @@ describe('static files: nothing outside the app folder can be read', () => {
         expect(res).not.toContain('TOP-SECRET-OUTSIDE');
         expect(res).not.toContain('SECRET_DOTFILE');
       }
+    } finally {
+      await a.close();
+    }
+  });
+});
+
+describe('Host header (DNS rebinding)', () => {
+  const raw = (port: number, host: string | null, url = '/api/sweeps') =>
+    new Promise<{ code: number; body: string }>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () =>
+        s.write(`GET ${url} HTTP/1.1\r\n${host === null ? '' : `Host: ${host}\r\n`}Connection: close\r\n\r\n`),
+      );
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+      });
+      s.on('end', () => resolve({ code: Number(buf.split(' ')[1]), body: buf }));
+      s.on('error', reject);
+    });
+
+  test('inject: a foreign Host gets 403 without results; loopback names are answered', async () => {
+    for (const host of ['evil.example', 'evil.example:80', 'localhost.evil.example', '127.0.0.1.nip.io', 'attacker.com:8080']) {
+      const r = await app.inject({ url: `/api/sweeps/${SWEEP}`, headers: { host } });
+      expect(r.statusCode, host).toBe(403);
+      expect(r.body).toMatch(/is not an address this dashboard serves/);
+      expect(r.body).not.toContain(SWEEP);
+    }
+    for (const host of ['localhost', 'localhost:8080', '127.0.0.1:8080', '[::1]:8080', 'LOCALHOST']) {
+      expect((await app.inject({ url: '/api/sweeps', headers: { host } })).statusCode, host).toBe(200);
+    }
+  });
+
+  test('listening: the port must be the one served; no Host is refused; the bound host and --allow-host names are answered', async () => {
+    const a = await buildServer({ db: file, staticDir, hosts: { bound: '127.0.0.1', extra: ['ablate.lab.internal'] } });
+    await a.listen({ port: 0, host: '127.0.0.1' });
+    const port = (a.server.address() as net.AddressInfo).port;
+    try {
+      expect((await raw(port, `127.0.0.1:${port}`)).code).toBe(200);
+      expect((await raw(port, `localhost:${port}`)).code).toBe(200);
+      expect((await raw(port, `ablate.lab.internal:${port}`)).code).toBe(200);
+      const bad = await raw(port, `rebind.evil.example:${port}`);
+      expect(bad.code).toBe(403);
+      expect(bad.body).not.toContain(SWEEP);
+      expect((await raw(port, `127.0.0.1:${port + 1}`)).code).toBe(403);
+      expect((await raw(port, '127.0.0.1')).code).toBe(403); // means port 80
+      expect((await raw(port, null)).code).toBeGreaterThanOrEqual(400);
+      // the page itself is protected too
+      expect((await raw(port, `evil.example:${port}`, '/')).code).toBe(403);
     } finally {
       await a.close();
     }

@@ -410,9 +410,14 @@ function runOne(t: TrialSpec, slot: number, ctx: RunContext): Promise<Outcome> {
     mode: ctx.mode,
     stopFile,
   };
+  // pycocotools' -1 (no ground truth in that range) shown as '-'
+  const cocoFmt = (v: number) => (v === -1 ? '-' : fmt(v));
   const okLine = (f: TrialFinish) =>
     `trial ${t.id} ${label}: ok  mAP50 ${fmt(f.map50)} mAP50-95 ${fmt(f.map50_95)} P ${fmt(f.precision)} R ${fmt(f.recall)}  ` +
-    `${fmt(f.fps, 1)} FPS (p50 ${fmt(f.latencyP50Ms, 1)} ms)  trained in ${formatDuration(f.trainSeconds ?? Number.NaN)}`;
+    `${fmt(f.fps, 1)} FPS (p50 ${fmt(f.latencyP50Ms, 1)} ms)  trained in ${formatDuration(f.trainSeconds ?? Number.NaN)}` +
+    (f.coco
+      ? `  COCO AP ${cocoFmt(f.coco.stats.AP)} APs/m/l ${[f.coco.stats.APs, f.coco.stats.APm, f.coco.stats.APl].map(cocoFmt).join('/')}`
+      : '');
 
   return new Promise<Outcome>((resolve) => {
     let outcome: Outcome | undefined;
