@@ -54,7 +54,7 @@ function expectComplete(db: string) {
     expect(r.train_seconds).toBeGreaterThan(0);
     expect(r.map50).not.toBeNull();
     expect(r.error).toBeNull();
-    // COCO evaluation of the best epoch: the 256 px validation images have small, medium and large objects,
+    // COCO evaluation of the best epoch: the 160 px validation images have small, medium and large objects,
     // so pycocotools gives a number (not -1 / NULL) for every area range.
     for (const k of ['coco_ap', 'ap_small', 'ap_medium', 'ap_large', 'ar100'] as const) {
       expect(r[k], `${r.trial_id} ${k}`).not.toBeNull();

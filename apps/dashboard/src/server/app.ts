@@ -10,7 +10,7 @@ import { Tracker } from '@ablate/tracker';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { CompareItem, SweepDetail } from '../common/api.js';
-import { isMetricKey, METRIC_KEYS, type MetricKey } from '../common/metrics.js';
+import { COCO_RESULT_COLUMNS, isMetricKey, METRIC_KEYS, type MetricKey } from '../common/metrics.js';
 import { parseVariantKey, variantKey, variantLabel } from '../common/variant.js';
 import { matrixLatex, toCsv, variantsCsv } from './export.js';
 import { allowedHostNames, type HostPolicy, hostAllowed } from './host-check.js';
@@ -82,12 +82,23 @@ function requireKnownVariants(d: SweepDetail, vs: VariantRef[]): void {
 
 const safeName = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100) || 'sweep';
 
+/**
+ * A database written before tracker migration 3 has no COCO columns in `results`: a temporary view of the
+ * same name (this connection only; the file is untouched) adds them as NULL.
+ */
+function serveMissingCocoColumns(db: Tracker['db']): void {
+  const cols = (db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
+  const missing = COCO_RESULT_COLUMNS.filter((c) => !cols.includes(c));
+  if (missing.length) db.exec(`CREATE TEMP VIEW results AS SELECT *, ${missing.map((c) => `NULL AS ${c}`).join(', ')} FROM main.results`);
+}
+
 export type DashboardServer = FastifyInstance & { queries: Queries; tracker: Tracker };
 
 export async function buildServer(opts: ServerOptions): Promise<DashboardServer> {
   const tracker = new Tracker(opts.db, { readonly: true });
   let queries: Queries;
   try {
+    serveMissingCocoColumns(tracker.db);
     tracker.db.pragma('query_only = ON');
     queries = new Queries(tracker.db);
   } catch (e) {
