@@ -1,2 +1,3 @@
 export * from './batchnorm.js';
 export * from './gridSample.js';
+export * from './async-grads.js';
