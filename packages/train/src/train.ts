@@ -333,7 +333,7 @@ export async function train(
       epochs.push(report);
       if (bestFitness === fitness) {
         bestIndex = epochs.length - 1;
-        saveBest(opts.checkpointDir, ema, epoch + 1, fitness);
+        await saveBest(opts.checkpointDir, ema, epoch + 1, fitness);
       }
       report.seconds = (performance.now() - t0) / 1000;
       trainSeconds += report.seconds;
@@ -350,7 +350,7 @@ export async function train(
         settingsKey: key,
         stoppedEarly,
       };
-      saveLast(opts.checkpointDir, model, ema, opt, state);
+      await saveLast(opts.checkpointDir, model, ema, opt, state);
       await hooks.onEpoch?.(report);
     }
     finished = true;
