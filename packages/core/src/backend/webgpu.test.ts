@@ -4,7 +4,15 @@
 // and the reason printed.
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, test } from 'vitest';
-import { convGeom, randomArray, refConv2d, refConv2dFilterGrad, refConv2dInputGrad, relErr, sizeOf } from '../kernels/test-utils/reference.js';
+import {
+  convGeom,
+  randomArray,
+  refConv2d,
+  refConv2dFilterGrad,
+  refConv2dInputGrad,
+  relErr,
+  sizeOf,
+} from '../kernels/test-utils/reference.js';
 import { variableGradsAsync } from '../ops/async-grads.js';
 import { initBackend } from './index.js';
 import { assertSyncReadable, describeAdapter, formatAdapter } from './webgpu.js';
@@ -51,7 +59,7 @@ test.skipIf(unavailable !== '')('webgpu: adapter reported, conv2d forward and gr
     const { value, grads } = await variableGradsAsync(async () => {
       out = f();
       await out.data();
-      return tf.tidy(() => tf.sum(tf.mul(out as tf.Tensor, dy)));
+      return tf.tidy(() => tf.sum(tf.mul(out as tf.Tensor, dy)) as tf.Scalar);
     }, [x, w]);
     tf.dispose(out as unknown as tf.Tensor); // f owns its intermediates
     expect(relErr(await y.data(), refConv2d(g, xv, wv))).toBeLessThan(1e-5);
@@ -69,8 +77,24 @@ test.skipIf(unavailable !== '')('webgpu: rank-5 tile, broadcastTo and pad (repla
   const ops = (x: tf.Tensor) => [
     tf.tile(x, [1, 2, 1, 3, 1]),
     tf.broadcastTo(x, [2, 4, 3, 2, 2]),
-    tf.pad(x, [[0, 0], [1, 2], [0, 0], [1, 0], [0, 1]], 0.5),
-    tf.pad(x, [[1, 0], [0, 0], [0, 0], [0, 0], [0, 0]]),
+    tf.pad(
+      x,
+      [
+        [0, 0],
+        [1, 2],
+        [0, 0],
+        [1, 0],
+        [0, 1],
+      ],
+      0.5,
+    ),
+    tf.pad(x, [
+      [1, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]),
   ];
   const got = await Promise.all(tf.tidy(() => ops(tf.tensor(v, shape))).map(async (t) => [t.shape, Array.from(await t.data())]));
   await tf.setBackend('cpu');

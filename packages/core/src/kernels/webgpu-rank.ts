@@ -43,7 +43,8 @@ function viaLowRank(
   outShape: number[],
 ): tf.TensorInfo {
   const { sizes, heads } = mergeDims(x.shape, modified);
-  if (sizes.length > 4) throw new Error(`webgpu ${name}: rank ${x.shape.length} with ${sizes.length} modified dimensions is not supported (at most 4)`);
+  if (sizes.length > 4)
+    throw new Error(`webgpu ${name}: rank ${x.shape.length} with ${sizes.length} modified dimensions is not supported (at most 4)`);
   const x2 = reshapeInfo(x, sizes, backend);
   const y2 = stock({ inputs: { x: x2 }, backend: backend as never, attrs: attrsFor(sizes, heads) }) as tf.TensorInfo;
   const y = reshapeInfo(y2, outShape, backend);
@@ -71,7 +72,15 @@ export function registerWebgpuKernels(): void {
       const reps = args.attrs?.reps as number[];
       if (x.shape.length < 5 || x.dtype === 'string') return stockTile(args);
       const out = x.shape.map((d, i) => d * reps[i]);
-      return viaLowRank('Tile', stockTile, x, args.backend as Backend, reps.map((r) => r !== 1), (_s, heads) => ({ reps: heads.map((h) => reps[h]) }), out);
+      return viaLowRank(
+        'Tile',
+        stockTile,
+        x,
+        args.backend as Backend,
+        reps.map((r) => r !== 1),
+        (_s, heads) => ({ reps: heads.map((h) => reps[h]) }),
+        out,
+      );
     },
   });
   tf.unregisterKernel('PadV2', 'webgpu');
