@@ -7,8 +7,8 @@
 // insertion.json, identity stand-ins reproducing the stock output).
 // Usage: pnpm --filter @ablate/yolov8 build && node scripts/make_insertion_combined.mjs
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,8 +24,10 @@ await initBackend('cpu', { log: false });
 const registry = createRegistry(standInPlugin);
 const standIn = { name: 'StandIn', args: (p) => [p.channels] };
 const KEYS = {
-  'residual+neck': 'the stand-in inside the Bottleneck of the deepest backbone C2f (layer 8) and a new layer after the head\'s first C2f (12)',
-  'pre-SPPF+neck': 'new layers before SPPF (after C2f 8) and after the head\'s first C2f (12): the Concat [-1, 6] stays, [-1, 9] -> [-1, 10], [-1, 12] -> [-1, 14]',
+  'residual+neck':
+    "the stand-in inside the Bottleneck of the deepest backbone C2f (layer 8) and a new layer after the head's first C2f (12)",
+  'pre-SPPF+neck':
+    "new layers before SPPF (after C2f 8) and after the head's first C2f (12): the Concat [-1, 6] stays, [-1, 9] -> [-1, 10], [-1, 12] -> [-1, 14]",
   'after-2+pre-head': 'a new layer after the backbone C2f 2 and a branch on each Detect input',
   'all-four': 'residual + pre-SPPF + neck + pre-head applied together',
 };
@@ -53,7 +55,8 @@ for (const [key, description] of Object.entries(KEYS)) {
 }
 const out = {
   case: 'insertion',
-  generated_by: 'scripts/make_insertion_combined.mjs (ablate insertModule; checked independently by packages/yolov8/src/insert-combined.test.ts)',
+  generated_by:
+    'scripts/make_insertion_combined.mjs (ablate insertModule; checked independently by packages/yolov8/src/insert-combined.test.ts)',
   scale: src.scale,
   nc: src.nc,
   stock: src.stock,
@@ -64,4 +67,8 @@ const out = {
   tolerance: { how: 'exact: rewritten layers (from, repeats, module, args), params, layer counts' },
 };
 fs.writeFileSync(path.join(root, 'fixtures/golden/yolov8/insertion_combined.json'), `${JSON.stringify(out, null, 1)}\n`);
-console.log(Object.entries(positions).map(([k, v]) => `${k}: ${v.params} params, ${v.num_layers} layers, stand-ins at ${v.stand_in_indices}`).join('\n'));
+console.log(
+  Object.entries(positions)
+    .map(([k, v]) => `${k}: ${v.params} params, ${v.num_layers} layers, stand-ins at ${v.stand_in_indices}`)
+    .join('\n'),
+);
