@@ -49,6 +49,13 @@ test('evaluates the repo fixtures: every line well-formed, totals match, exit co
       f,
     ).toBe(true);
   }
+  // Every seed-statistics case (scipy / statsmodels) is evaluated, not skipped.
+  for (const f of fs.readdirSync(path.join(root, 'fixtures/golden/stats')).filter((x) => x.endsWith('.json'))) {
+    expect(
+      cases.some((l) => l.startsWith('PASS') && l.includes(`stats/${f.replace('.json', '')}`)),
+      f,
+    ).toBe(true);
+  }
   for (const l of cases.filter((x) => x.startsWith('SKIPPED'))) expect(l).toMatch(/\(.+\)$/);
   // Nothing fails in the repo's own reference data.
   expect(failed, cases.filter((l) => l.startsWith('FAIL')).join('\n')).toBe(0);
@@ -56,8 +63,7 @@ test('evaluates the repo fixtures: every line well-formed, totals match, exit co
 
 /**
  * The exact number of PASS lines the repo's fixtures give, per family (name prefix of the line). A broken
- * matcher or a dropped case changes it and fails CI. UPDATE THIS TABLE when you add reference cases (today
- * the `stats` family arrives from other branches: add its count here when it lands).
+ * matcher or a dropped case changes it and fails CI. UPDATE THIS TABLE when you add reference cases.
  */
 const EXPECTED_PASS: Record<string, number> = {
   attention: 12, // fixtures/golden/attention: one line per case file
@@ -69,6 +75,7 @@ const EXPECTED_PASS: Record<string, number> = {
   metrics: 1,
   metrics_edge: 4,
   nms: 5,
+  stats: 3, // fixtures/golden/stats: one line per case file (two scipy/statsmodels tables, power_ttest)
 };
 
 function familyOf(name: string): string {
