@@ -1,7 +1,9 @@
 /**
  * Backend selection. `initBackend('auto')` takes the first that loads of: `tensorflow`
- * (@tensorflow/tfjs-node-gpu, CUDA), `node` (@tensorflow/tfjs-node, CPU libtensorflow), `wasm`
- * (@tensorflow/tfjs-backend-wasm, SIMD, with this package's training kernels), `cpu` (pure JS).
+ * (@tensorflow/tfjs-node-gpu, CUDA), `webgpu` (Dawn, only with a hardware adapter; see webgpu.ts),
+ * `node` (@tensorflow/tfjs-node, CPU libtensorflow), `wasm` (@tensorflow/tfjs-backend-wasm, SIMD,
+ * with this package's training kernels), `cpu` (pure JS). A software WebGPU adapter (lavapipe) is
+ * used only when `webgpu` is asked for by name.
  * The two native packages are optional dependencies. Their own install downloads libtensorflow,
  * which fails offline; the repo's postinstall (`packages/core/native`, `pnpm native`) then builds
  * tfjs-node's addon against a TensorFlow C library found on the machine. When neither worked, they do
@@ -16,9 +18,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerMissingGradients, registerNodeKernels, registerWasmTrainingKernels } from '../kernels/index.js';
 import { enableWasmThreads, type WasmThreadsHandle } from './wasm-threads.js';
+import { type AdapterReport, formatAdapter, tryWebgpu } from './webgpu.js';
 
-export type BackendName = 'auto' | 'tensorflow' | 'node' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'node', 'wasm', 'cpu'];
+export { type AdapterReport, assertSyncReadable, describeAdapter, formatAdapter } from './webgpu.js';
+
+export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'node' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'node', 'wasm', 'cpu'];
 
 export interface BackendOptions {
   /**
@@ -38,6 +43,8 @@ export interface BackendInfo {
   tfBackend: string;
   threads: number;
   simd: boolean;
+  /** webgpu: the adapter (vendor, architecture, software or hardware). */
+  adapter?: AdapterReport;
   /** What was tried and why it failed, when `auto` fell through. */
   skipped: { name: string; reason: string }[];
 }
@@ -99,11 +106,12 @@ function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
-/** `wasm (SIMD, 1 thread)`, `node (TensorFlow, 2 threads)`, plus what auto skipped and why. */
+/** `wasm (SIMD, 1 thread)`, `node (TensorFlow, 2 threads)`, `webgpu (adapter)`, plus what auto skipped and why. */
 function describe(info: BackendInfo): string {
   let head: string = info.name;
   if (info.name === 'wasm') head += ` (${info.simd ? 'SIMD' : 'no SIMD'}, ${plural(info.threads, 'thread')})`;
   else if (info.name === 'cpu') head += ' (1 thread)';
+  else if (info.adapter) head += ` (${formatAdapter(info.adapter)})`;
   else head += ` (TensorFlow, ${info.threads ? plural(info.threads, 'thread') : "TensorFlow's default threads"})`;
   const skipped = info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
   return skipped ? `${head}; skipped ${skipped}` : head;
@@ -124,15 +132,17 @@ export async function initBackend(name: BackendName = 'auto', opts: BackendOptio
   // PROD silences tfjs's console advice ("install the node backend") that would clutter CLI output.
   tf.env().set('PROD', true);
   registerMissingGradients();
-  const order: Exclude<BackendName, 'auto'>[] = name === 'auto' ? ['tensorflow', 'node', 'wasm', 'cpu'] : [name];
+  const order: Exclude<BackendName, 'auto'>[] = name === 'auto' ? ['tensorflow', 'webgpu', 'node', 'wasm', 'cpu'] : [name];
   const skipped: { name: string; reason: string }[] = [];
   for (const cand of order) {
     try {
       let info: BackendInfo;
       if (cand === 'tensorflow' || cand === 'node') {
-        // (The webgpu backend goes here, between tensorflow and node, when it lands.)
         const t = await tryNative(cand === 'tensorflow' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node', opts.threads);
         info = { name: cand, tfBackend: 'tensorflow', threads: t.intra, simd: false, skipped };
+      } else if (cand === 'webgpu') {
+        const adapter = await tryWebgpu(name === 'auto');
+        info = { name: cand, tfBackend: 'webgpu', threads: 0, simd: false, adapter, skipped };
       } else if (cand === 'wasm') {
         const w = await tryWasm(opts.threads ?? 1);
         info = { name: cand, tfBackend: 'wasm', threads: w.threads, simd: w.simd, skipped };
