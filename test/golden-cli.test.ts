@@ -70,7 +70,7 @@ const EXPECTED_PASS: Record<string, number> = {
   census: 9,
   coco: 3, // fixtures/golden/coco: one line per case file
   forward: 1,
-  insertion: 6, // insertion.json
+  insertion: 10, // insertion.json (6) + insertion_combined.json (4)
   loss_n: 5,
   metrics: 1,
   metrics_edge: 4,
