@@ -24,11 +24,16 @@ const oneOf =
 const program = new Command()
   .name('pnpm report')
   .description('Print a sweep as a table with seed statistics: mean ± std, 95% intervals, Δ vs the baseline, p (Holm).')
-  .argument('<sweep>', 'sweep name (the experiment\'s `name`), e.g. dat-positions')
+  .argument('<sweep>', "sweep name (the experiment's `name`), e.g. dat-positions")
   .option('--db <file>', 'results database', 'results/ablate.db')
   .option('-m, --metric <column>', 'a metric column of the results view', 'map50_95')
   .addOption(new Option('-f, --format <format>', 'output format').choices([...REPORT_FORMATS]).default('md'))
-  .option('-t, --test <test>', 'auto (paired by seed when the seeds match the baseline, else Welch), paired or welch', oneOf('--test', TEST_CHOICES), 'auto')
+  .option(
+    '-t, --test <test>',
+    'auto (paired by seed when the seeds match the baseline, else Welch), paired or welch',
+    oneOf('--test', TEST_CHOICES),
+    'auto',
+  )
   .showHelpAfterError()
   .exitOverride((e) => {
     process.exit(e.exitCode === 0 ? 0 : 2);

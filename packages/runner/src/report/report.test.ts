@@ -40,7 +40,11 @@ describe('pnpm report', () => {
     const m = loadSweepMetric(t, 'dat-positions', 'map50_95');
     t.close();
     expect(m.input.baseline).toEqual({ values: [0.5, 0.51, 0.49], seeds: [0, 1, 2] });
-    expect(m.input.variants.map((v) => `${v.module}@${v.position}`)).toEqual(['DAttention@neck', 'DAttention@pre-head', 'DAttention@residual']);
+    expect(m.input.variants.map((v) => `${v.module}@${v.position}`)).toEqual([
+      'DAttention@neck',
+      'DAttention@pre-head',
+      'DAttention@residual',
+    ]);
     expect(m.input.variants[2].seeds).toEqual([0, 2]);
     expect(m.notOk).toBe(1);
   });

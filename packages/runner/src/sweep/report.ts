@@ -72,9 +72,7 @@ export function summaryAnalysis(rows: ResultRow[], sweep = 'sweep'): Analysis {
     sweep,
     metric: 'mAP50-95',
     baseline: order.includes('baseline') ? { values: vals('baseline', k), seeds: seeds('baseline', k) } : null,
-    variants: order
-      .filter((v) => v !== 'baseline')
-      .map((v) => ({ module: v, position: null, values: vals(v, k), seeds: seeds(v, k) })),
+    variants: order.filter((v) => v !== 'baseline').map((v) => ({ module: v, position: null, values: vals(v, k), seeds: seeds(v, k) })),
   });
 }
 
@@ -103,12 +101,22 @@ export function summaryTable(rows: ResultRow[], sweep = 'sweep'): string {
     const mark = va && c ? marker(a, va) || (c.pHolm === null ? '' : '~') : '';
     const mf = meanStd(vals(v, 'fps')).mean;
     const dfps = v === base || !Number.isFinite(mf) || !Number.isFinite(bf) || bf === 0 ? '' : `${signed((100 * (mf - bf)) / bf, 0)}%`;
-    return [v, status, main, delta, ci, p, mark, pm(vals(v, 'map50'), 3), pm(vals(v, 'precision'), 3), pm(vals(v, 'recall'), 3), pm(vals(v, 'fps'), 1), dfps];
+    return [
+      v,
+      status,
+      main,
+      delta,
+      ci,
+      p,
+      mark,
+      pm(vals(v, 'map50'), 3),
+      pm(vals(v, 'precision'), 3),
+      pm(vals(v, 'recall'), 3),
+      pm(vals(v, 'fps'), 1),
+      dfps,
+    ];
   });
-  const t = table(
-    ['variant', 'seeds', 'mAP50-95 (n)', 'Δ mAP50-95', 'Δ 95% CI', 'p (Holm)', '', 'mAP50', 'P', 'R', 'FPS', 'Δ FPS'],
-    body,
-  );
+  const t = table(['variant', 'seeds', 'mAP50-95 (n)', 'Δ mAP50-95', 'Δ 95% CI', 'p (Holm)', '', 'mAP50', 'P', 'R', 'FPS', 'Δ FPS'], body);
   const notes = [noiseLine(a, { value: (x) => x.toFixed(3) }), '▲/▼ significant (Holm, alpha 0.05); ~ within seed noise.'];
   for (const v of a.variants) if (v.comparison?.note && v.summary.n > 1) notes.push(`${v.module}: ${v.comparison.note}.`);
   return `${t}\n${notes.join('\n')}`;
