@@ -63,13 +63,12 @@ export async function validateBatches(
       const x = tf.tensor4d(b.images, b.shape);
       const out = model.forward(x) as DetectOutput;
       try {
-        dets = nonMaxSuppression(out.inference.dataSync() as Float32Array, out.inference.shape, nms);
+        // Asynchronous reads: no pipeline stall, and the webgpu backend cannot read synchronously under Node.
+        dets = nonMaxSuppression((await out.inference.data()) as Float32Array, out.inference.shape, nms);
         if (opts.loss) {
-          const crit = opts.loss;
-          items = tf.tidy(() => {
-            const r = crit.compute(out.raw, b.targets, [H, W]);
-            return r.items;
-          });
+          const r = await opts.loss.computeAsync(out.raw as tf.Tensor4D[], b.targets, [H, W]);
+          r.loss.dispose();
+          items = r.items;
         }
       } finally {
         tf.dispose([x, out.inference, ...out.raw]);

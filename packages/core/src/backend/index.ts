@@ -1,7 +1,9 @@
 /**
  * Backend selection. `initBackend('auto')` takes the first that loads of: `tensorflow`
- * (@tensorflow/tfjs-node-gpu, CUDA), `node` (@tensorflow/tfjs-node, CPU libtensorflow), `wasm`
- * (@tensorflow/tfjs-backend-wasm, SIMD, with this package's training kernels), `cpu` (pure JS).
+ * (@tensorflow/tfjs-node-gpu, CUDA), `webgpu` (Dawn, only with a hardware adapter; see webgpu.ts),
+ * `node` (@tensorflow/tfjs-node, CPU libtensorflow), `wasm` (@tensorflow/tfjs-backend-wasm, SIMD,
+ * with this package's training kernels), `cpu` (pure JS). A software WebGPU adapter (lavapipe) is
+ * used only when `webgpu` is asked for by name.
  * The two native packages are optional dependencies: their install downloads libtensorflow, which
  * fails offline, and then they simply do not load here.
  */
@@ -9,9 +11,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerMissingGradients, registerWasmTrainingKernels } from '../kernels/index.js';
 import { enableWasmThreads, type WasmThreadsHandle } from './wasm-threads.js';
+import { type AdapterReport, formatAdapter, tryWebgpu } from './webgpu.js';
 
-export type BackendName = 'auto' | 'tensorflow' | 'node' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'node', 'wasm', 'cpu'];
+export { type AdapterReport, assertSyncReadable, describeAdapter, formatAdapter } from './webgpu.js';
+
+export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'node' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'node', 'wasm', 'cpu'];
 
 export interface BackendOptions {
   /** wasm: number of threads (default 1; >1 turns on the threaded-SIMD build under Node). */
@@ -27,6 +32,8 @@ export interface BackendInfo {
   tfBackend: string;
   threads: number;
   simd: boolean;
+  /** webgpu: the adapter (vendor, architecture, software or hardware). */
+  adapter?: AdapterReport;
   /** What was tried and why it failed, when `auto` fell through. */
   skipped: { name: string; reason: string }[];
 }
@@ -58,6 +65,13 @@ async function tryWasm(threads: number): Promise<{ threads: number; simd: boolea
   return { threads: wasm.getThreadsCount(), simd };
 }
 
+function detail(info: BackendInfo): string {
+  if (info.name === 'wasm') return ` (${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+  if (info.name === 'cpu') return ' (1 thread)';
+  if (info.adapter) return ` (${formatAdapter(info.adapter)})`;
+  return '';
+}
+
 /**
  * Chooses and initialises a backend, registers the training kernels and missing gradients, and logs
  * once which backend and how many threads it uses. Calling it again with the same name is a no-op.
@@ -73,7 +87,7 @@ export async function initBackend(name: BackendName = 'auto', opts: BackendOptio
   // PROD silences tfjs's console advice ("install the node backend") that would clutter CLI output.
   tf.env().set('PROD', true);
   registerMissingGradients();
-  const order: Exclude<BackendName, 'auto'>[] = name === 'auto' ? ['tensorflow', 'node', 'wasm', 'cpu'] : [name];
+  const order: Exclude<BackendName, 'auto'>[] = name === 'auto' ? ['tensorflow', 'webgpu', 'node', 'wasm', 'cpu'] : [name];
   const skipped: { name: string; reason: string }[] = [];
   for (const cand of order) {
     try {
@@ -81,6 +95,9 @@ export async function initBackend(name: BackendName = 'auto', opts: BackendOptio
       if (cand === 'tensorflow' || cand === 'node') {
         await tryNative(cand === 'tensorflow' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node');
         info = { name: cand, tfBackend: 'tensorflow', threads: 0, simd: false, skipped };
+      } else if (cand === 'webgpu') {
+        const adapter = await tryWebgpu(name === 'auto');
+        info = { name: cand, tfBackend: 'webgpu', threads: 0, simd: false, adapter, skipped };
       } else if (cand === 'wasm') {
         const w = await tryWasm(opts.threads ?? 1);
         info = { name: cand, tfBackend: 'wasm', threads: w.threads, simd: w.simd, skipped };
@@ -91,7 +108,7 @@ export async function initBackend(name: BackendName = 'auto', opts: BackendOptio
       current = info;
       const log = opts.log ?? true;
       if (log) {
-        const line = `ablate: backend ${info.name}${info.name === 'wasm' ? ` (${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread${info.threads === 1 ? '' : 's'})` : info.name === 'cpu' ? ' (1 thread)' : ''}`;
+        const line = `ablate: backend ${info.name}${detail(info)}`;
         if (typeof log === 'function') log(line);
         else console.error(line);
       }

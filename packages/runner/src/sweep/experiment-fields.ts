@@ -28,7 +28,7 @@ const str = (expect = 'a string'): Field => ({ schema: z.string().min(1), expect
 const d = (f: Field, def: unknown): Field => ({ ...f, default: def });
 
 export const OPTIMIZERS = ['auto', 'SGD', 'Adam', 'AdamW'] as const;
-export const SWEEP_BACKENDS = ['auto', 'wasm', 'cpu', 'node', 'tensorflow'] as const;
+export const SWEEP_BACKENDS = ['auto', 'wasm', 'cpu', 'node', 'tensorflow', 'webgpu'] as const;
 export const NAMED_POSITIONS = ['residual', 'pre-SPPF', 'neck', 'pre-head'] as const;
 export const POSITION_FORMS = [...NAMED_POSITIONS, '{after: N}', '{after: [N, ...]}', '{residual: N | [N, ...]}'];
 
