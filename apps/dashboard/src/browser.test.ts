@@ -164,6 +164,14 @@ describe('dashboard in chromium', () => {
     expect(await b.page.$$eval('[data-testid="summary"] tbody tr', (trs) => trs.length)).toBeGreaterThan(5);
     expect(await b.page.textContent('pre.provenance')).toContain(first.trial_id);
     expect(await inked('trial-curve-map50_95')).toBeGreaterThan(2000);
+    // COCO evaluation: the 12 numbers and one row per class
+    const coco = await b.page.$$eval('[data-testid="trial-coco"] tr', (trs) =>
+      trs.map((tr) => [tr.getAttribute('data-stat'), tr.querySelector('td')?.textContent]),
+    );
+    expect(coco).toHaveLength(12);
+    expect(coco).toContainEqual(['ap_small', (first.ap_small as number).toFixed(3)]);
+    expect(coco).toContainEqual(['ar100', (first.ar100 as number).toFixed(3)]);
+    expect(await b.page.$$eval('[data-testid="trial-coco-classes"] tbody tr', (trs) => trs.length)).toBe(3);
     console.log('screenshot', await shot('trial'));
   });
 

@@ -304,6 +304,7 @@ export async function train(
           names: data.names,
           imgsz: s.imgsz,
           loss: crit,
+          coco: true,
         }),
       );
       valTimes.sum += performance.now() - tv;
@@ -332,6 +333,8 @@ export async function train(
       };
       epochs.push(report);
       if (bestFitness === fitness) {
+        // COCO evaluation of the epoch best.safetensors holds (pure arithmetic on the collected boxes).
+        report.coco = res.coco?.summarize();
         bestIndex = epochs.length - 1;
         await saveBest(opts.checkpointDir, ema, epoch + 1, fitness);
       }

@@ -128,6 +128,14 @@ export interface TrialDetail {
   baseline: { id: string; seed: number; modelYaml: string | null } | null;
   epochs: EpochRow[];
   baselineCurves: CurveSeries | null;
+  /**
+   * pycocotools' numbers at the best epoch (boxes in original pixels, areas = box areas): the 12 stats by
+   * results column (null: no ground truth in that range), AP @[.50:.95] per class; null when not evaluated.
+   */
+  coco: {
+    stats: Record<string, number | null>;
+    perClass: { class_id: number; name: string | null; ap: number | null; n_gt: number }[];
+  } | null;
   stamp: string;
 }
 
