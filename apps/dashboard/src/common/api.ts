@@ -157,3 +157,30 @@ export interface CompareResult {
 export interface Stamp {
   stamp: string;
 }
+
+/** One variant's comparison with the baseline (GET /api/sweeps/:name/stats; @ablate/stats' Comparison). */
+export interface CellComparison {
+  delta: number;
+  test: 'paired' | 'welch' | null;
+  p: number | null;
+  pHolm: number | null;
+  deltaCi95: [number, number] | null;
+  significant: boolean;
+  signFlipP: number | null;
+  detectableDelta: number | null;
+  note: string | null;
+}
+
+/** GET /api/sweeps/:name/stats?metric=&test= */
+export interface SweepStatsAnswer {
+  analysis: {
+    test: 'auto' | 'paired' | 'welch';
+    alpha: number;
+    power: number;
+    variants: { module: string; position: string | null; summary: { n: number }; comparison: CellComparison | null }[];
+    noiseFloor: { std: number; n: number; detectableDelta: number | null } | null;
+    messages: string[];
+  };
+  /** The baseline's value per seed (ok trials). */
+  baselineValues: { seed: number; value: number }[];
+}

@@ -6,15 +6,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { toCsv as statsCsv, toJson as statsJson, toLatex as statsLatex, toMarkdown as statsMarkdown } from '@ablate/stats';
 import { Tracker } from '@ablate/tracker';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { CompareItem, SweepDetail } from '../common/api.js';
-import { COCO_RESULT_COLUMNS, isMetricKey, METRIC_KEYS, type MetricKey } from '../common/metrics.js';
+import { COCO_RESULT_COLUMNS, isMetricKey, METRIC_KEYS, METRICS, type MetricKey } from '../common/metrics.js';
 import { parseVariantKey, variantKey, variantLabel } from '../common/variant.js';
-import { matrixLatex, toCsv, variantsCsv } from './export.js';
+import { toCsv, variantsCsv } from './export.js';
 import { allowedHostNames, type HostPolicy, hostAllowed } from './host-check.js';
 import { HttpError, Queries, type VariantRef } from './queries.js';
+import { statsInput, sweepStats, testParam, valueFormat } from './stats.js';
 
 export interface ServerOptions {
   /** Path of the results database (opened read-only; must exist). */
@@ -237,14 +239,46 @@ export async function buildServer(opts: ServerOptions): Promise<DashboardServer>
     return body;
   });
 
-  app.get<{ Params: { name: string } }>('/api/sweeps/:name/export.tex', async (req, reply) => {
-    const q = query(req, ['metric']);
+  /** One metric's seed statistics (auto / paired / welch test vs the baseline, Holm over the sweep). */
+  const statsOf = (name: string, q: Record<string, string | undefined>) => {
     const metric = metricParam(q.metric);
-    const body = matrixLatex(detail(req.params.name), metric);
+    const test = testParam(q.test);
+    if (typeof test !== 'string') throw new HttpError(400, test.error);
+    detail(name);
+    const rows = queries.results(name) as never;
+    return { metric, test, rows, a: sweepStats(name, rows, metric, test) };
+  };
+
+  app.get<{ Params: { name: string } }>('/api/sweeps/:name/stats', async (req) => {
+    const { a, metric, rows } = statsOf(req.params.name, query(req, ['metric', 'test']));
+    const b = statsInput(req.params.name, rows, metric).baseline;
+    return { report: statsJson(a), analysis: a, baselineValues: b?.seeds ? b.seeds.map((seed, i) => ({ seed, value: b.values[i] })) : [] };
+  });
+
+  app.get<{ Params: { name: string } }>('/api/sweeps/:name/export.tex', async (req, reply) => {
+    const { metric, a } = statsOf(req.params.name, query(req, ['metric', 'test']));
+    const body = statsLatex(a, { value: valueFormat(metric), label: METRICS[metric].label });
     reply
       .type('text/x-tex; charset=utf-8')
       .header('Content-Disposition', `attachment; filename="${safeName(req.params.name)}-${metric}.tex"`);
     return body;
+  });
+
+  app.get<{ Params: { name: string } }>('/api/sweeps/:name/export.md', async (req, reply) => {
+    const { metric, a } = statsOf(req.params.name, query(req, ['metric', 'test']));
+    const body = statsMarkdown(a, { value: valueFormat(metric), label: METRICS[metric].label });
+    reply
+      .type('text/markdown; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="${safeName(req.params.name)}-${metric}.md"`);
+    return body;
+  });
+
+  app.get<{ Params: { name: string } }>('/api/sweeps/:name/export-stats.csv', async (req, reply) => {
+    const { metric, a } = statsOf(req.params.name, query(req, ['metric', 'test']));
+    reply
+      .type('text/csv; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="${safeName(req.params.name)}-${metric}-stats.csv"`);
+    return statsCsv(a);
   });
 
   app.get<{ Params: { id: string } }>('/api/trials/:id', async (req) => {

@@ -102,7 +102,10 @@ export const SYNTHETIC_FIELDS: Record<string, Field> = {
 };
 
 export const SWEEP_FIELDS: Record<string, Field> = {
-  module: { schema: z.array(z.unknown()).min(1), expect: 'a non-empty list of module names or {name, args} entries' },
+  module: {
+    schema: z.array(z.unknown()),
+    expect: 'a list of module names or {name, args} entries ([] for a seed-noise study of the baseline alone)',
+  },
   position: { schema: z.array(z.unknown()).min(1), expect: `a non-empty list of positions (${POSITION_FORMS.join(', ')})` },
 };
 
