@@ -70,7 +70,7 @@ const EXPECTED_PASS: Record<string, number> = {
   census: 9,
   coco: 3, // fixtures/golden/coco: one line per case file
   forward: 1,
-  insertion: 6, // insertion.json
+  insertion: 10, // insertion.json (6) + insertion_combined.json (4)
   loss_n: 5,
   metrics: 1,
   metrics_edge: 4,
@@ -150,7 +150,7 @@ test('the gate is strict: a case file of a known family that cannot be evaluated
 test('unknown backend and missing path are clear errors', () => {
   const a = golden(['fixtures/golden', '--backend', 'metal']);
   expect(a.code).toBe(2);
-  expect(a.stderr).toMatch(/unknown backend "metal"; known: auto, tensorflow, node, wasm, cpu/);
+  expect(a.stderr).toMatch(/unknown backend "metal"; known: auto, tensorflow, webgpu, node, wasm, cpu/);
   const b = golden(['no/such/dir']);
   expect(b.code).toBe(2);
   expect(b.stderr).toMatch(/does not exist/);
