@@ -11,8 +11,6 @@ const NEWEST = Math.max(...MIGRATIONS.map((m) => m.version));
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-')), 'sub', 'ablate.db');
 
-const NEWEST = Math.max(...MIGRATIONS.map((m) => m.version));
-
 const RESULTS_COLUMNS = [
   'sweep',
   'trial_id',
