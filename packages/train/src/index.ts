@@ -38,6 +38,7 @@ export {
   GradAccumulator,
   MAX_GRAD_NORM,
   mosaicOn,
+  optimizerStep,
   type TrainBatchSource,
   type TrainOptions,
   train,

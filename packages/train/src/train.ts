@@ -111,6 +111,18 @@ export function batchGradients(
   }
 }
 
+/**
+ * Ultralytics' `optimizer_step`: clip the summed gradients to a global L2 norm of MAX_GRAD_NORM, one
+ * optimizer step, one EMA update. Takes ownership of `grads` (disposed).
+ */
+export function optimizerStep(opt: Optimizer, ema: ModelEMA | null, grads: Grads): void {
+  const clipped = clipGradNorm(grads, MAX_GRAD_NORM);
+  tf.dispose([...Object.values(grads), clipped.totalNorm]);
+  opt.step(clipped.grads);
+  tf.dispose(Object.values(clipped.grads));
+  ema?.update();
+}
+
 /** Mosaic is on for epoch index `e` unless close_mosaic turned it off (Ultralytics: from epoch epochs - close_mosaic). */
 export function mosaicOn(e: number, epochs: number, closeMosaic: number): boolean {
   const at = epochs - closeMosaic;
@@ -256,12 +268,7 @@ export async function train(
         acc.add(grads);
         for (let k = 0; k < 3; k++) tloss[k] = (tloss[k] * i + items[k]) / (i + 1);
         if (ni - lastOptStep >= st.accumulate) {
-          const g = acc.take() as Grads;
-          const clipped = clipGradNorm(g, MAX_GRAD_NORM);
-          tf.dispose([...Object.values(g), clipped.totalNorm]);
-          opt.step(clipped.grads);
-          tf.dispose(Object.values(clipped.grads));
-          ema.update();
+          optimizerStep(opt, ema, acc.take() as Grads);
           lastOptStep = ni;
         }
         i += 1;

@@ -3,14 +3,18 @@
  * `pnpm bench [--backend wasm,cpu] [--only conv,train,attention] [--threads N]`: prints numbers, asserts
  * nothing. Sections:
  *   conv       per backend: GFLOP/s of conv forward, input gradient and weight gradient (YOLOv8n shapes)
- *   train      per backend: one YOLOv8n training step (forward, loss, backward, SGD), batch 8, 128 px
+ *   train      per backend and thread count: one YOLOv8n training step as a trial runs it, batch 8 at 128 and
+ *              320 px, batch 2 at 640 px, with the kernels dispatched per step by name
  *   attention  per module: forward and forward+backward time and peak memory at P3/P4/P5 of a 640 px input
  */
+import { spawn } from 'node:child_process';
+import * as os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { BACKEND_NAMES, type BackendName, initBackend } from '@ablate/core';
 import { Command } from 'commander';
 import { type AttentionRow, benchAttention, benchOneAttention } from '../bench/attention.js';
 import { benchConvKernels, type ConvShape, type Row, YOLO_CONV_SHAPES } from '../bench/kernels.js';
-import { benchTrainStep } from '../bench/train-step.js';
+import { benchTrainStep, type TrainStepResult } from '../bench/train-step.js';
 
 const SECTIONS = ['conv', 'train', 'attention'] as const;
 
@@ -60,25 +64,104 @@ async function convSection(backends: BackendName[], threads: number): Promise<vo
   }
 }
 
-async function trainSection(backends: BackendName[], threads: number): Promise<void> {
-  console.log('\n## YOLOv8n training step (forward + loss + backward + SGD), batch 8, 128 px, nc 80');
-  const rows: (string | number)[][] = [];
-  for (const b of backends) {
-    if (b === 'cpu') {
-      rows.push([b, '-', '-', '-', 'skipped: the cpu backend needs minutes per step (weight gradients)']);
-      continue;
+/** Training-step sizes of the train section: batch x image size. */
+const TRAIN_SIZES: { batch: number; imgsz: number }[] = [
+  { batch: 8, imgsz: 128 },
+  { batch: 8, imgsz: 320 },
+  { batch: 2, imgsz: 640 },
+];
+
+interface TrainChildRow extends Partial<TrainStepResult> {
+  batch: number;
+  imgsz: number;
+  threads?: number;
+  error?: string;
+}
+
+/** Runs `--train-child` in a fresh process (threads are fixed when a backend starts) and parses its rows. */
+function trainChild(backend: BackendName, threads: number, sizes: { batch: number; imgsz: number }[], steps: number): Promise<TrainChildRow[]> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [self, '--train-child', JSON.stringify({ backend, threads, sizes, steps })], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.on('close', (code, signal) => {
+      const rows = out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as TrainChildRow);
+      const why = signal ? `killed by ${signal}` : (err.trim().split('\n').at(-1) ?? `exit code ${code}`);
+      for (const sz of sizes) {
+        if (!rows.some((r) => r.batch === sz.batch && r.imgsz === sz.imgsz)) rows.push({ ...sz, error: why });
+      }
+      resolve(rows);
+    });
+  });
+}
+
+async function trainChildMain(o: { backend: BackendName; threads: number; sizes: { batch: number; imgsz: number }[]; steps: number }) {
+  const info = await initBackend(o.backend, { threads: o.threads, log: false });
+  for (const sz of o.sizes) {
+    try {
+      const r = await benchTrainStep({ ...sz, steps: o.steps });
+      console.log(JSON.stringify({ ...sz, threads: info.threads, ...r }));
+    } catch (e) {
+      console.log(JSON.stringify({ ...sz, error: (e as Error).message.split('\n')[0] }));
     }
-    const info = await initBackend(b, { threads, log: false });
-    const r = await benchTrainStep({ batch: 8, imgsz: 128, steps: 5 });
+  }
+}
+
+async function trainSection(backends: BackendName[], threadList: number[], steps: number): Promise<void> {
+  console.log(
+    '\n## YOLOv8n training step (forward + v8DetectionLoss + backward + clip + AdamW + EMA, as a sweep trial), nc 80, median of ' +
+      `${steps} steps; load ${os.loadavg()[0].toFixed(2)}`,
+  );
+  const rows: (string | number)[][] = [];
+  const results: { backend: string; threads: number; r: TrainChildRow }[] = [];
+  let opsShown = false;
+  for (const t of threadList) {
+    for (const b of backends) {
+      if (b === 'cpu') {
+        rows.push([b, t, '-', '-', '-', '-', '-', '-', 'skipped: the cpu backend needs minutes per step (weight gradients)']);
+        continue;
+      }
+      for (const r of await trainChild(b, t, TRAIN_SIZES, steps)) {
+        results.push({ backend: b, threads: t, r });
+        if (!opsShown && r.byKernel) {
+          opsShown = true;
+          console.log(`\nkernels per step on ${b}, batch ${r.batch}, ${r.imgsz} px: ${r.kernels} (top 15 by count)`);
+          console.log(table(['kernel', 'count'], r.byKernel.slice(0, 15)));
+          console.log('');
+        }
+      }
+    }
+  }
+  for (const { backend, threads, r } of results) {
+    const wasm = results.find((x) => x.backend === 'wasm' && x.threads === threads && x.r.batch === r.batch && x.r.imgsz === r.imgsz);
+    const ratio = wasm?.r.medianMs && r.medianMs ? `${(wasm.r.medianMs / r.medianMs).toFixed(2)}x` : '-';
     rows.push([
-      `${b} (${info.threads} thread${info.threads > 1 ? 's' : ''})`,
-      r.medianMs.toFixed(0),
-      r.minMs.toFixed(0),
-      (r.peakBytes / 2 ** 20).toFixed(0),
-      r.note ?? '',
+      backend,
+      threads,
+      `${r.batch} / ${r.imgsz}`,
+      r.medianMs?.toFixed(0) ?? '-',
+      r.minMs?.toFixed(0) ?? '-',
+      ratio,
+      r.kernels ?? '-',
+      r.peakBytes ? (r.peakBytes / 2 ** 20).toFixed(0) : '-',
+      r.error ? `cannot run: ${r.error}` : '',
     ]);
   }
-  console.log(table(['backend', 'median ms', 'min ms', 'peak MiB', 'note'], rows));
+  console.log(
+    table(['backend', 'threads', 'batch / px', 'median ms', 'min ms', 'speed vs wasm', 'kernels', 'peak MiB', 'note'], rows),
+  );
 }
 
 async function attentionSection(backends: BackendName[]): Promise<void> {
@@ -105,6 +188,11 @@ async function attentionSection(backends: BackendName[]): Promise<void> {
 
 async function main(): Promise<void> {
   // Child mode of the attention section: one module at one size, a JSON line on stdout.
+  const ti = process.argv.indexOf('--train-child');
+  if (ti > 0) {
+    await trainChildMain(JSON.parse(process.argv[ti + 1]));
+    process.exit(0);
+  }
   const ci = process.argv.indexOf('--attention-child');
   if (ci > 0) {
     const o = JSON.parse(process.argv[ci + 1]) as {
@@ -122,18 +210,21 @@ async function main(): Promise<void> {
     .description('Speed benchmarks (numbers only)')
     .option('-b, --backend <names>', 'comma-separated backends', 'wasm,cpu')
     .option('-o, --only <sections>', `comma-separated sections (${SECTIONS.join(', ')})`, SECTIONS.join(','))
-    .option('-t, --threads <n>', 'wasm threads', '1')
+    .option('-t, --threads <list>', 'comma-separated thread counts (train: one row per count; other sections: the first)', '1')
+    .option('-s, --steps <n>', 'timed training steps per row', '5')
     .parse(process.argv);
-  const o = program.opts<{ backend: string; only: string; threads: string }>();
+  const o = program.opts<{ backend: string; only: string; threads: string; steps: string }>();
   const backends = o.backend.split(',') as BackendName[];
   for (const b of backends) if (!BACKEND_NAMES.includes(b)) throw new Error(`Unknown backend "${b}"; known: ${BACKEND_NAMES.join(', ')}`);
   const only = o.only.split(',');
   for (const s of only)
     if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`Unknown section "${s}"; known: ${SECTIONS.join(', ')}`);
-  const threads = Number(o.threads);
+  const threadList = o.threads.split(',').map(Number);
+  if (threadList.some((t) => !(Number.isInteger(t) && t >= 1))) throw new Error(`--threads: expected positive integers, got "${o.threads}"`);
+  const threads = threadList[0];
   console.log(`# ablate bench (node ${process.version}, ${process.platform}-${process.arch})`);
   if (only.includes('conv')) await convSection(backends, threads);
-  if (only.includes('train')) await trainSection(backends, threads);
+  if (only.includes('train')) await trainSection(backends, threadList, Number(o.steps));
   if (only.includes('attention')) await attentionSection(backends);
   process.exit(0);
 }
