@@ -6,9 +6,12 @@
 export { type BenchResult, benchFps, percentile } from './bench.js';
 export { BEST, CHECKPOINT_FORMAT, type CheckpointState, LAST, type LoadedCheckpoint, readLast } from './checkpoint.js';
 export { emaDecay, ModelEMA } from './ema.js';
+export { FlatLayout } from './flat.js';
 export {
   chooseOptimizer,
+  clipFlatGradNorm,
   clipGradNorm,
+  type FlatGrads,
   type Grads,
   type GroupState,
   isNormModule,

@@ -28,7 +28,7 @@ import { DetectionLoss, type DetectionModel } from '@ablate/yolov8';
 import * as tf from '@tensorflow/tfjs-core';
 import { CHECKPOINT_FORMAT, type CheckpointState, readLast, restore, saveBest, saveLast } from './checkpoint.js';
 import { ModelEMA } from './ema.js';
-import { chooseOptimizer, clipGradNorm, type Grads, Optimizer, paramGroups } from './optimizer.js';
+import { chooseOptimizer, clipFlatGradNorm, type Grads, Optimizer, paramGroups } from './optimizer.js';
 import { baseAccumulate, type ScheduleConfig, scheduleAt } from './schedule.js';
 import { checkTrainSettings, type TrainSettings, type ValSettings } from './settings.js';
 import { AbortError, type EpochReport, NonFiniteLossError, type TrainHooks, type TrainResult } from './types.js';
@@ -116,10 +116,15 @@ export function batchGradients(
  * optimizer step, one EMA update. Takes ownership of `grads` (disposed).
  */
 export function optimizerStep(opt: Optimizer, ema: ModelEMA | null, grads: Grads): void {
-  const clipped = clipGradNorm(grads, MAX_GRAD_NORM);
-  tf.dispose([...Object.values(grads), clipped.totalNorm]);
-  opt.step(clipped.grads);
-  tf.dispose(Object.values(clipped.grads));
+  const flat = opt.flattenGrads(grads);
+  tf.dispose(Object.values(grads));
+  const clipped = clipFlatGradNorm(flat, MAX_GRAD_NORM);
+  tf.dispose([...flat.grads, clipped.totalNorm]);
+  try {
+    opt.stepFlat(clipped.grads);
+  } finally {
+    tf.dispose(clipped.grads.grads);
+  }
   ema?.update();
 }
 
