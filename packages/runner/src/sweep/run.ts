@@ -470,7 +470,14 @@ function runOne(t: TrialSpec, slot: number, ctx: RunContext): Promise<Outcome> {
             settle({ status: 'trained' });
             break;
           case 'benched': {
-            const f: TrialFinish = { ...ctx.finish, fps: m.fps, latencyP50Ms: m.p50Ms, latencyP90Ms: m.p90Ms };
+            const f: TrialFinish = {
+              ...ctx.finish,
+              fps: m.fps,
+              latencyP50Ms: m.p50Ms,
+              latencyP90Ms: m.p90Ms,
+              fpsFused: m.fused,
+              fpsNms: m.nms,
+            };
             tracker.finishTrial(t.id, f);
             progress.log(okLine(f));
             settle({ status: 'ok' });
