@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
-import { RESULTS_COLUMNS as VIEW_COLUMNS } from './schema.js';
+import { MIGRATIONS, RESULTS_COLUMNS as VIEW_COLUMNS } from './schema.js';
 import { Tracker } from './tracker.js';
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-')), 'sub', 'ablate.db');
@@ -35,14 +35,37 @@ describe('Tracker', () => {
     const file = tmp();
     const t = new Tracker(file);
     expect(t.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(t.schemaVersion()).toBe(1);
+    expect(t.schemaVersion()).toBe(MIGRATIONS.length);
     expect(t.migrate()).toEqual([]);
     const cols = (t.db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
     for (const c of RESULTS_COLUMNS) expect(cols).toContain(c);
     t.close();
     const again = new Tracker(file);
-    expect(again.schemaVersion()).toBe(1);
+    expect(again.schemaVersion()).toBe(MIGRATIONS.length);
     again.close();
+  });
+
+  test('migration 2 upgrades a version-1 database in place: FPS method columns, stored and in the view', () => {
+    const file = tmp();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    db.exec(MIGRATIONS[0].sql);
+    db.prepare('INSERT INTO schema_migrations VALUES (1, ?, ?)').run(MIGRATIONS[0].name, 'x');
+    db.prepare("INSERT INTO trials (id, seed, config_json, status, fps) VALUES ('old', 0, '{}', 'ok', 50)").run();
+    db.close();
+    const t = new Tracker(file);
+    expect(t.schemaVersion()).toBe(2);
+    t.upsertSweep({ name: 's', config: {} });
+    t.addTrial('s', { id: 'old', module: null, position: null, seed: 0, config: {} }, 0);
+    t.addTrial('s', { id: 'new', module: null, position: null, seed: 1, config: {} }, 1);
+    t.finishTrial('new', { fps: 80, fpsFused: true, fpsNms: false });
+    const rows = t.db.prepare('SELECT trial_id, fps, fps_fused, fps_nms FROM results ORDER BY trial_id').all();
+    expect(rows).toEqual([
+      { trial_id: 'new', fps: 80, fps_fused: 1, fps_nms: 0 },
+      { trial_id: 'old', fps: 50, fps_fused: null, fps_nms: null },
+    ]);
+    t.close();
   });
 
   test('the results view is recreated from RESULTS_COLUMNS when its stored definition differs, else left alone', () => {
@@ -148,7 +171,7 @@ describe('Tracker', () => {
     const db = new Database(file);
     db.prepare('INSERT INTO schema_migrations VALUES (99, ?, ?)').run('future', 'x');
     db.close();
-    expect(() => new Tracker(file)).toThrow(/schema version 99, newer than this program knows \(1\)/);
+    expect(() => new Tracker(file)).toThrow(new RegExp(`schema version 99, newer than this program knows \\(${MIGRATIONS.length}\\)`));
   });
 
   test("clearEpochs forgets a fresh start's epochs; unlinkOtherTrials keeps the trials; finishedCosts lists ok trials", () => {
