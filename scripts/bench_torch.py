@@ -63,10 +63,24 @@ def load_ultralytics(root):
     sys.path.insert(0, root)
     for pkg in ('ultralytics', 'yolov8_pytorch'):
         if os.path.isdir(os.path.join(root, pkg)):
+            cfg = os.path.join(root, pkg, 'cfg', 'default.yaml')
+            if not os.path.exists(cfg):
+                # The mirror omits cfg/default.yaml, which Ultralytics reads at import; nothing timed here
+                # reads it (the loss gains are set below), so a stand-in with the loss gains will do.
+                with open(cfg, 'w') as f:
+                    f.write('# stand-in written by ablate scripts/bench_torch.py\nbox: 7.5\ncls: 0.5\ndfl: 1.5\n')
+                print(f'# note: {cfg} was missing; wrote a stand-in (loss gains only)')
+            # The package's __init__ imports every model family (hub, SAM, RT-DETR, ...), some of which the
+            # mirror lacks: register the package without running it; only nn/ and utils/ are imported.
+            init = os.path.join(root, pkg, '__init__.py')
+            m = types.ModuleType(pkg)
+            m.__path__ = [os.path.join(root, pkg)]
+            m.__version__ = next((ln.split('=')[1].strip().strip('\'"') for ln in open(init) if ln.startswith('__version__')), '?')
+            sys.modules[pkg] = m
             tasks = importlib.import_module(f'{pkg}.nn.tasks')
             loss = importlib.import_module(f'{pkg}.utils.loss')
             tu = importlib.import_module(f'{pkg}.utils.torch_utils')
-            version = importlib.import_module(pkg).__version__
+            version = m.__version__
             return tasks, loss, tu, version, pkg
     raise SystemExit(f'{root}: no ultralytics/ or yolov8_pytorch/ package folder found')
 

@@ -5,18 +5,22 @@
  *   conv       per backend: GFLOP/s of conv forward, input gradient and weight gradient (YOLOv8n shapes)
  *   train      per backend and thread count: one YOLOv8n training step as a trial runs it, batch 8 at 128 and
  *              320 px, batch 2 at 640 px, with the kernels dispatched per step by name
+ *   infer      per backend and thread count: batch-1 YOLOv8n inference, fused (as the sweep's FPS) and unfused,
+ *              at 128, 320 and 640 px
  *   attention  per module: forward and forward+backward time and peak memory at P3/P4/P5 of a 640 px input
+ *              (--modules and --levels narrow it, e.g. --modules DAttention --levels P3)
  */
 import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_NAMES, type BackendName, initBackend } from '@ablate/core';
 import { Command } from 'commander';
-import { type AttentionRow, benchAttention, benchOneAttention } from '../bench/attention.js';
+import { type AttentionRow, benchAttention, benchOneAttention, YOLOV8N_640_SIZES } from '../bench/attention.js';
 import { benchConvKernels, type ConvShape, type Row, YOLO_CONV_SHAPES } from '../bench/kernels.js';
+import { benchInference, type InferRow } from '../bench/infer.js';
 import { benchTrainStep, type TrainStepResult } from '../bench/train-step.js';
 
-const SECTIONS = ['conv', 'train', 'attention'] as const;
+const SECTIONS = ['conv', 'train', 'infer', 'attention'] as const;
 
 function table(head: string[], rows: (string | number)[][]): string {
   const cells = [head, ...rows.map((r) => r.map(String))];
@@ -79,10 +83,16 @@ interface TrainChildRow extends Partial<TrainStepResult> {
 }
 
 /** Runs `--train-child` in a fresh process (threads are fixed when a backend starts) and parses its rows. */
-function trainChild(backend: BackendName, threads: number, sizes: { batch: number; imgsz: number }[], steps: number): Promise<TrainChildRow[]> {
+function trainChild(
+  backend: BackendName,
+  threads: number,
+  sizes: { batch: number; imgsz: number }[],
+  steps: number,
+  section: 'train' | 'infer' = 'train',
+): Promise<TrainChildRow[]> {
   const self = fileURLToPath(import.meta.url);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [self, '--train-child', JSON.stringify({ backend, threads, sizes, steps })], {
+    const child = spawn(process.execPath, [self, '--train-child', JSON.stringify({ backend, threads, sizes, steps, section })], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -107,8 +117,25 @@ function trainChild(backend: BackendName, threads: number, sizes: { batch: numbe
   });
 }
 
-async function trainChildMain(o: { backend: BackendName; threads: number; sizes: { batch: number; imgsz: number }[]; steps: number }) {
+async function trainChildMain(o: {
+  backend: BackendName;
+  threads: number;
+  sizes: { batch: number; imgsz: number }[];
+  steps: number;
+  section: 'train' | 'infer';
+}) {
   const info = await initBackend(o.backend, { threads: o.threads, log: false });
+  if (o.section === 'infer') {
+    for (const sz of o.sizes) {
+      try {
+        const [r] = await benchInference({ sizes: [sz.imgsz], runs: o.steps });
+        console.log(JSON.stringify({ ...sz, threads: info.threads, ...r }));
+      } catch (e) {
+        console.log(JSON.stringify({ ...sz, error: (e as Error).message.split('\n')[0] }));
+      }
+    }
+    return;
+  }
   for (const sz of o.sizes) {
     try {
       const r = await benchTrainStep({ ...sz, steps: o.steps });
@@ -164,10 +191,43 @@ async function trainSection(backends: BackendName[], threadList: number[], steps
   );
 }
 
-async function attentionSection(backends: BackendName[]): Promise<void> {
+async function inferSection(backends: BackendName[], threadList: number[], runs: number): Promise<void> {
+  console.log(
+    '\n## YOLOv8n inference, batch 1, nc 80 (eval; fused = BatchNorm folded into the convs, as the sweep FPS; Detect decode ' +
+      `included, NMS excluded), median of ${runs} runs; load ${os.loadavg()[0].toFixed(2)}`,
+  );
+  const results: { backend: string; threads: number; r: TrainChildRow & Partial<InferRow> }[] = [];
+  for (const t of threadList) {
+    for (const b of backends) {
+      if (b === 'cpu') continue;
+      const sizes = [128, 320, 640].map((imgsz) => ({ batch: 1, imgsz }));
+      for (const r of await trainChild(b, t, sizes, runs, 'infer')) results.push({ backend: b, threads: t, r });
+    }
+  }
+  const rows = results.map(({ backend, threads, r }) => {
+    const wasm = results.find((x) => x.backend === 'wasm' && x.threads === threads && x.r.imgsz === r.imgsz);
+    const ratio = wasm?.r.fusedMs && r.fusedMs ? `${(wasm.r.fusedMs / r.fusedMs).toFixed(2)}x` : '-';
+    return [
+      backend,
+      threads,
+      r.imgsz,
+      r.fusedMs?.toFixed(1) ?? '-',
+      r.unfusedMs?.toFixed(1) ?? '-',
+      r.fusedMs ? (1000 / r.fusedMs).toFixed(0) : '-',
+      ratio,
+      r.error ? `cannot run: ${r.error}` : '',
+    ];
+  });
+  console.log(table(['backend', 'threads', 'px', 'fused ms', 'unfused ms', 'fused FPS', 'speed vs wasm', 'note'], rows));
+}
+
+async function attentionSection(backends: BackendName[], modules?: string[], levels?: string[]): Promise<void> {
+  const sizes = levels ? YOLOV8N_640_SIZES.filter((s) => levels.includes(s.level)) : undefined;
+  if (levels && sizes?.length !== levels.length)
+    throw new Error(`--levels: known levels are ${YOLOV8N_640_SIZES.map((s) => s.level).join(', ')}, got "${levels.join(',')}"`);
   for (const b of backends) {
     console.log(`\n## Attention modules on ${b} (batch 1; yolov8n widths at 640 px; each size in its own process)`);
-    const rows: AttentionRow[] = await benchAttention({ backend: b, runs: b === 'cpu' ? 1 : 3 });
+    const rows: AttentionRow[] = await benchAttention({ backend: b, runs: b === 'cpu' ? 1 : 3, modules, sizes });
     console.log(
       table(
         ['module', 'level', 'input NHWC', 'fwd ms', 'fwd+bwd ms', 'peak MiB', 'GFLOPs', 'note'],
@@ -211,9 +271,11 @@ async function main(): Promise<void> {
     .option('-b, --backend <names>', 'comma-separated backends', 'wasm,cpu')
     .option('-o, --only <sections>', `comma-separated sections (${SECTIONS.join(', ')})`, SECTIONS.join(','))
     .option('-t, --threads <list>', 'comma-separated thread counts (train: one row per count; other sections: the first)', '1')
-    .option('-s, --steps <n>', 'timed training steps per row', '5')
+    .option('-s, --steps <n>', 'timed training steps per row (inference: 10x as many runs)', '5')
+    .option('--modules <names>', 'attention section: comma-separated modules (default all)')
+    .option('--levels <levels>', 'attention section: comma-separated levels of P3, P4, P5 (default all)')
     .parse(process.argv);
-  const o = program.opts<{ backend: string; only: string; threads: string; steps: string }>();
+  const o = program.opts<{ backend: string; only: string; threads: string; steps: string; modules?: string; levels?: string }>();
   const backends = o.backend.split(',') as BackendName[];
   for (const b of backends) if (!BACKEND_NAMES.includes(b)) throw new Error(`Unknown backend "${b}"; known: ${BACKEND_NAMES.join(', ')}`);
   const only = o.only.split(',');
@@ -225,7 +287,8 @@ async function main(): Promise<void> {
   console.log(`# ablate bench (node ${process.version}, ${process.platform}-${process.arch})`);
   if (only.includes('conv')) await convSection(backends, threads);
   if (only.includes('train')) await trainSection(backends, threadList, Number(o.steps));
-  if (only.includes('attention')) await attentionSection(backends);
+  if (only.includes('infer')) await inferSection(backends, threadList, 10 * Number(o.steps));
+  if (only.includes('attention')) await attentionSection(backends, o.modules?.split(','), o.levels?.split(','));
   process.exit(0);
 }
 
