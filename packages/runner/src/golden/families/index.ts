@@ -1,6 +1,7 @@
 /** Every golden family the project evaluates. Order matters only for files two families could claim. */
 import type { GoldenFamily } from '../types.js';
 import { attentionFamily } from './attention.js';
+import { cocoFamily } from './coco.js';
 import { yolov8CensusFamily } from './yolov8-census.js';
 import { yolov8ForwardFamily } from './yolov8-forward.js';
 import { yolov8InsertionFamily } from './yolov8-insertion.js';
@@ -17,6 +18,7 @@ export const FAMILIES: GoldenFamily[] = [
   yolov8MetricsFamily,
   yolov8MetricsEdgeFamily,
   yolov8NmsFamily,
+  cocoFamily,
 ];
 
 /** Case kinds of the YOLOv8 reference data (`fixtures/golden/yolov8/README.md`), to name them when unevaluated. */
