@@ -58,7 +58,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
       console.log(
         `[fuse ${backend}] ${fused} Conv blocks fused; fused vs unfused: inference max_abs ${inf.maxAbs.toExponential(2)} rel_l2 ${inf.relL2.toExponential(2)}; raw max_abs ${raw
           .map((e) => e.maxAbs.toExponential(2))
-          .join(' / ')} rel_l2 ${raw.map((e) => e.relL2.toExponential(2)).join(' / ')} (PyTorch's own: ${JSON.stringify(json.tolerance_guidance.max_abs_diff_fused_vs_unfused)})`,
+          .join(
+            ' / ',
+          )} rel_l2 ${raw.map((e) => e.relL2.toExponential(2)).join(' / ')} (PyTorch's own: ${JSON.stringify(json.tolerance_guidance.max_abs_diff_fused_vs_unfused)})`,
       );
       expect(inf.maxAbs).toBeLessThan(tolInf.max_abs);
       expect(inf.relL2).toBeLessThan(tolInf.rel_l2);
@@ -79,7 +81,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const tr = tf.tidy(() => (m.forward(x) as tf.Tensor[]).map((t) => tf.sum(t)));
       f2.undo();
       const tr2 = tf.tidy(() => (m.forward(x) as tf.Tensor[]).map((t) => tf.sum(t)));
-      tr.forEach((t, i) => expect(t.dataSync()[0]).toBe(tr2[i].dataSync()[0]));
+      tr.forEach((t, i) => {
+        expect(t.dataSync()[0]).toBe(tr2[i].dataSync()[0]);
+      });
       tf.dispose([...tr, ...tr2, x]);
       m.dispose();
     });

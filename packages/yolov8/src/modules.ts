@@ -119,7 +119,10 @@ export class Conv extends Layer implements Profilable {
  * that drops the folded copies (the model's parameters are never changed).
  */
 export function fuseModel(model: Module): { fused: number; undo: () => void } {
-  const convs = model.namedModules().map(([, m]) => m).filter((m): m is Conv => m instanceof Conv);
+  const convs = model
+    .namedModules()
+    .map(([, m]) => m)
+    .filter((m): m is Conv => m instanceof Conv);
   for (const c of convs) c.fuse();
   return {
     fused: convs.length,

@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { BACKEND_NAMES, type BackendName, initBackend } from '@ablate/core';
 import { Command } from 'commander';
 import { type AttentionRow, benchAttention, benchOneAttention, YOLOV8N_640_SIZES } from '../bench/attention.js';
-import { benchConvKernels, type ConvShape, type Row, YOLO_CONV_SHAPES } from '../bench/kernels.js';
 import { benchInference, type InferRow } from '../bench/infer.js';
+import { benchConvKernels, type ConvShape, type Row, YOLO_CONV_SHAPES } from '../bench/kernels.js';
 import { benchTrainStep, type TrainStepResult } from '../bench/train-step.js';
 
 const SECTIONS = ['conv', 'train', 'infer', 'attention'] as const;
@@ -186,9 +186,7 @@ async function trainSection(backends: BackendName[], threadList: number[], steps
       r.error ? `cannot run: ${r.error}` : '',
     ]);
   }
-  console.log(
-    table(['backend', 'threads', 'batch / px', 'median ms', 'min ms', 'speed vs wasm', 'kernels', 'peak MiB', 'note'], rows),
-  );
+  console.log(table(['backend', 'threads', 'batch / px', 'median ms', 'min ms', 'speed vs wasm', 'kernels', 'peak MiB', 'note'], rows));
 }
 
 async function inferSection(backends: BackendName[], threadList: number[], runs: number): Promise<void> {
@@ -282,7 +280,8 @@ async function main(): Promise<void> {
   for (const s of only)
     if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`Unknown section "${s}"; known: ${SECTIONS.join(', ')}`);
   const threadList = o.threads.split(',').map(Number);
-  if (threadList.some((t) => !(Number.isInteger(t) && t >= 1))) throw new Error(`--threads: expected positive integers, got "${o.threads}"`);
+  if (threadList.some((t) => !(Number.isInteger(t) && t >= 1)))
+    throw new Error(`--threads: expected positive integers, got "${o.threads}"`);
   const threads = threadList[0];
   console.log(`# ablate bench (node ${process.version}, ${process.platform}-${process.arch})`);
   if (only.includes('conv')) await convSection(backends, threads);

@@ -189,7 +189,11 @@ export async function runTrial(
     }
     // Training finished (an abort that came during the last validation changes nothing): the benchmark is short.
     const fps = await bench(model, cfg.bench);
-    send({ type: 'done', id: trial.id, epochsDone, finish: {
+    send({
+      type: 'done',
+      id: trial.id,
+      epochsDone,
+      finish: {
         ...finish,
         fps: fps.fps,
         latencyP50Ms: fps.p50Ms,
