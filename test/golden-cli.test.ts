@@ -49,6 +49,13 @@ test('evaluates the repo fixtures: every line well-formed, totals match, exit co
       f,
     ).toBe(true);
   }
+  // Every seed-statistics case (scipy / statsmodels) is evaluated, not skipped.
+  for (const f of fs.readdirSync(path.join(root, 'fixtures/golden/stats')).filter((x) => x.endsWith('.json'))) {
+    expect(
+      cases.some((l) => l.startsWith('PASS') && l.includes(`stats/${f.replace('.json', '')}`)),
+      f,
+    ).toBe(true);
+  }
   for (const l of cases.filter((x) => x.startsWith('SKIPPED'))) expect(l).toMatch(/\(.+\)$/);
   // Nothing fails in the repo's own reference data.
   expect(failed, cases.filter((l) => l.startsWith('FAIL')).join('\n')).toBe(0);
@@ -56,19 +63,19 @@ test('evaluates the repo fixtures: every line well-formed, totals match, exit co
 
 /**
  * The exact number of PASS lines the repo's fixtures give, per family (name prefix of the line). A broken
- * matcher or a dropped case changes it and fails CI. UPDATE THIS TABLE when you add reference cases (today
- * the `stats` family arrives from other branches: add its count here when it lands).
+ * matcher or a dropped case changes it and fails CI. UPDATE THIS TABLE when you add reference cases.
  */
 const EXPECTED_PASS: Record<string, number> = {
   attention: 12, // fixtures/golden/attention: one line per case file
   census: 9,
   coco: 3, // fixtures/golden/coco: one line per case file
   forward: 1,
-  insertion: 6, // insertion.json
+  insertion: 10, // insertion.json (6) + insertion_combined.json (4)
   loss_n: 5,
   metrics: 1,
   metrics_edge: 4,
   nms: 5,
+  stats: 3, // fixtures/golden/stats: one line per case file (two scipy/statsmodels tables, power_ttest)
 };
 
 function familyOf(name: string): string {
@@ -143,7 +150,7 @@ test('the gate is strict: a case file of a known family that cannot be evaluated
 test('unknown backend and missing path are clear errors', () => {
   const a = golden(['fixtures/golden', '--backend', 'metal']);
   expect(a.code).toBe(2);
-  expect(a.stderr).toMatch(/unknown backend "metal"; known: auto, tensorflow, node, wasm, cpu/);
+  expect(a.stderr).toMatch(/unknown backend "metal"; known: auto, tensorflow, webgpu, node, wasm, cpu/);
   const b = golden(['no/such/dir']);
   expect(b.code).toBe(2);
   expect(b.stderr).toMatch(/does not exist/);

@@ -8,6 +8,7 @@
  *                 speed, size, provenance
  *   sweep_trials  which sweeps a trial belongs to (an identical trial, e.g. the baseline, is shared)
  *   epochs        one row per trial and epoch: losses, learning rate, validation metrics, seconds
+ *   coco_class_ap one row per trial and class: COCO AP@[.50:.95] at the best epoch (migration 3)
  *
  * View `results` (a contract read by the dashboard and by users' own SQL): one row per (sweep, trial)
  * with at least sweep, trial_id, module, position, seed, status, map50, map50_95, precision, recall,
@@ -148,7 +149,52 @@ ALTER TABLE trials ADD COLUMN fps_fused INTEGER;
 ALTER TABLE trials ADD COLUMN fps_nms INTEGER;
 `,
   },
+  {
+    version: 3,
+    name: 'coco evaluation at the best epoch',
+    sql: `
+-- pycocotools COCOeval(bbox) numbers of the best epoch, boxes in original image pixels. NULL where
+-- pycocotools prints -1 (no ground truth in that area range) or where no COCO evaluation ran.
+ALTER TABLE trials ADD COLUMN coco_ap   REAL;  -- AP @[.50:.95], area all, 100 dets
+ALTER TABLE trials ADD COLUMN coco_ap50 REAL;
+ALTER TABLE trials ADD COLUMN coco_ap75 REAL;
+ALTER TABLE trials ADD COLUMN ap_small  REAL;  -- area < 32^2
+ALTER TABLE trials ADD COLUMN ap_medium REAL;  -- 32^2 <= area < 96^2
+ALTER TABLE trials ADD COLUMN ap_large  REAL;  -- area >= 96^2
+ALTER TABLE trials ADD COLUMN ar1       REAL;
+ALTER TABLE trials ADD COLUMN ar10      REAL;
+ALTER TABLE trials ADD COLUMN ar100     REAL;
+ALTER TABLE trials ADD COLUMN ar_small  REAL;
+ALTER TABLE trials ADD COLUMN ar_medium REAL;
+ALTER TABLE trials ADD COLUMN ar_large  REAL;
+
+CREATE TABLE coco_class_ap (
+  trial_id  TEXT NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  class_id  INTEGER NOT NULL,   -- 0-based class index of the data set
+  name      TEXT,
+  ap        REAL,               -- AP @[.50:.95] (area all, 100 dets); NULL without ground truth
+  n_gt      INTEGER NOT NULL,   -- ground-truth boxes of the class in the validation set
+  PRIMARY KEY (trial_id, class_id)
+);
+`,
+  },
 ];
+
+/** trials columns of the COCO numbers, by pycocotools' stat name (migration 3). */
+export const COCO_COLUMNS = {
+  AP: 'coco_ap',
+  AP50: 'coco_ap50',
+  AP75: 'coco_ap75',
+  APs: 'ap_small',
+  APm: 'ap_medium',
+  APl: 'ap_large',
+  AR1: 'ar1',
+  AR10: 'ar10',
+  AR100: 'ar100',
+  ARs: 'ar_small',
+  ARm: 'ar_medium',
+  ARl: 'ar_large',
+} as const;
 
 /** The `results` view's columns, in order: [column name, SQL expression over sweep_trials st / trials t]. */
 export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
@@ -184,6 +230,19 @@ export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['error', 't.error'],
   ['started_at', 't.started_at'],
   ['finished_at', 't.finished_at'],
+  // migration 3: COCO evaluation at the best epoch
+  ['coco_ap', 't.coco_ap'],
+  ['coco_ap50', 't.coco_ap50'],
+  ['coco_ap75', 't.coco_ap75'],
+  ['ap_small', 't.ap_small'],
+  ['ap_medium', 't.ap_medium'],
+  ['ap_large', 't.ap_large'],
+  ['ar1', 't.ar1'],
+  ['ar10', 't.ar10'],
+  ['ar100', 't.ar100'],
+  ['ar_small', 't.ar_small'],
+  ['ar_medium', 't.ar_medium'],
+  ['ar_large', 't.ar_large'],
 ];
 
 /** The CREATE VIEW statement of `results`, from RESULTS_COLUMNS. */

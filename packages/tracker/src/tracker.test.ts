@@ -9,6 +9,8 @@ import { Tracker } from './tracker.js';
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-')), 'sub', 'ablate.db');
 
+const NEWEST = Math.max(...MIGRATIONS.map((m) => m.version));
+
 const RESULTS_COLUMNS = [
   'sweep',
   'trial_id',
@@ -28,6 +30,19 @@ const RESULTS_COLUMNS = [
   'epochs',
   'train_seconds',
   'error',
+  // migration 3 (COCO at the best epoch)
+  'coco_ap',
+  'coco_ap50',
+  'coco_ap75',
+  'ap_small',
+  'ap_medium',
+  'ap_large',
+  'ar1',
+  'ar10',
+  'ar100',
+  'ar_small',
+  'ar_medium',
+  'ar_large',
 ];
 
 describe('Tracker', () => {
@@ -35,13 +50,13 @@ describe('Tracker', () => {
     const file = tmp();
     const t = new Tracker(file);
     expect(t.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(t.schemaVersion()).toBe(MIGRATIONS.length);
+    expect(t.schemaVersion()).toBe(NEWEST);
     expect(t.migrate()).toEqual([]);
     const cols = (t.db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
     for (const c of RESULTS_COLUMNS) expect(cols).toContain(c);
     t.close();
     const again = new Tracker(file);
-    expect(again.schemaVersion()).toBe(MIGRATIONS.length);
+    expect(again.schemaVersion()).toBe(NEWEST);
     again.close();
   });
 
@@ -117,6 +132,76 @@ describe('Tracker', () => {
     t.close();
   });
 
+  test('COCO numbers of the best epoch: trials columns, results view, per-class table; -1 stored as NULL; cleared on a fresh start', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's', config: {} });
+    t.addTrial('s', { id: 'x', module: null, position: null, seed: 0, config: {} }, 0);
+    t.markRunning('x');
+    const stats = {
+      AP: 0.3,
+      AP50: 0.6,
+      AP75: 0.25,
+      APs: 0.1,
+      APm: 0.35,
+      APl: -1,
+      AR1: 0.2,
+      AR10: 0.4,
+      AR100: 0.45,
+      ARs: 0.15,
+      ARm: 0.5,
+      ARl: -1,
+    };
+    const perClass = [
+      { cls: 0, name: 'circle', ap: 0.4, nGt: 7 },
+      { cls: 1, name: 'square', ap: -1, nGt: 0 },
+    ];
+    t.finishTrial('x', { map50: 0.5, coco: { stats, perClass } });
+    const row = t.db.prepare('SELECT * FROM results WHERE trial_id = ?').get('x') as Record<string, unknown>;
+    expect(row).toMatchObject({
+      map50: 0.5,
+      coco_ap: 0.3,
+      coco_ap50: 0.6,
+      coco_ap75: 0.25,
+      ap_small: 0.1,
+      ap_medium: 0.35,
+      ap_large: null,
+    });
+    expect(row).toMatchObject({ ar1: 0.2, ar10: 0.4, ar100: 0.45, ar_small: 0.15, ar_medium: 0.5, ar_large: null });
+    const c = t.cocoOf('x');
+    expect(c?.stats.APl).toBeNull();
+    expect(c?.stats.AR100).toBe(0.45);
+    expect(c?.perClass).toEqual([
+      { class_id: 0, name: 'circle', ap: 0.4, n_gt: 7 },
+      { class_id: 1, name: 'square', ap: null, n_gt: 0 },
+    ]);
+    // finishing again replaces the rows; a fresh start clears them
+    t.finishTrial('x', { map50: 0.5, coco: { stats, perClass: perClass.slice(0, 1) } });
+    expect(t.cocoOf('x')?.perClass).toHaveLength(1);
+    t.clearEpochs('x');
+    expect(t.cocoOf('x')).toBeNull();
+    expect((t.db.prepare('SELECT ar100 FROM results WHERE trial_id = ?').get('x') as { ar100: unknown }).ar100).toBeNull();
+    t.close();
+  });
+
+  test('a version-1 database gains the COCO columns and table, keeping its rows', () => {
+    const file = tmp();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const m1 = MIGRATIONS.find((m) => m.version === 1) as (typeof MIGRATIONS)[number];
+    db.exec(m1.sql);
+    db.prepare('INSERT INTO schema_migrations VALUES (1, ?, ?)').run(m1.name, 'then');
+    db.prepare("INSERT INTO sweeps (name, config_json) VALUES ('old', '{}')").run();
+    db.prepare("INSERT INTO trials (id, seed, config_json, status, map50) VALUES ('o', 0, '{}', 'ok', 0.7)").run();
+    db.prepare("INSERT INTO sweep_trials VALUES ('old', 'o', 0)").run();
+    db.close();
+    const t = new Tracker(file);
+    expect(t.schemaVersion()).toBe(NEWEST);
+    expect(t.db.prepare('SELECT map50, ap_small, ar100 FROM results').get()).toEqual({ map50: 0.7, ap_small: null, ar100: null });
+    expect(t.cocoOf('o')).toBeNull();
+    t.close();
+  });
+
   test('an identical trial in a second sweep is shared, not duplicated', () => {
     const t = new Tracker(tmp());
     t.upsertSweep({ name: 'a', config: {} });
@@ -171,7 +256,7 @@ describe('Tracker', () => {
     const db = new Database(file);
     db.prepare('INSERT INTO schema_migrations VALUES (99, ?, ?)').run('future', 'x');
     db.close();
-    expect(() => new Tracker(file)).toThrow(new RegExp(`schema version 99, newer than this program knows \\(${MIGRATIONS.length}\\)`));
+    expect(() => new Tracker(file)).toThrow(new RegExp(`schema version 99, newer than this program knows \\(${NEWEST}\\)`));
   });
 
   test("clearEpochs forgets a fresh start's epochs; unlinkOtherTrials keeps the trials; finishedCosts lists ok trials", () => {

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { MIGRATIONS, resultsViewSql, type TrialStatus } from './schema.js';
+import { COCO_COLUMNS, MIGRATIONS, resultsViewSql, type TrialStatus } from './schema.js';
 
 type DB = Database.Database;
 
@@ -95,7 +95,21 @@ export interface TrialStart {
   modelYaml?: string;
 }
 
+/** COCO evaluation of a trial's best epoch (the shape of @ablate/metrics' CocoSummary); -1 means "no ground truth". */
+export interface CocoFinish {
+  stats: Record<keyof typeof COCO_COLUMNS, number>;
+  perClass: { cls: number; name: string; ap: number; nGt: number }[];
+}
+
+/** A stored COCO evaluation: the trials columns (null for no ground truth) and the per-class rows. */
+export interface CocoRow {
+  stats: Record<keyof typeof COCO_COLUMNS, number | null>;
+  perClass: { class_id: number; name: string | null; ap: number | null; n_gt: number }[];
+}
+
 export interface TrialFinish {
+  /** COCO numbers of the best epoch (stored in trials' COCO columns and coco_class_ap). */
+  coco?: CocoFinish | null;
   bestEpoch?: number | null;
   precision?: number | null;
   recall?: number | null;
@@ -293,6 +307,40 @@ export class Tracker {
   }
 
   finishTrial(id: string, f: TrialFinish): void {
+    this.db.transaction(() => {
+      this.finishRow(id, f);
+      if (f.coco !== undefined) this.storeCoco(id, f.coco);
+    })();
+  }
+
+  /** Stores (or with null clears) a trial's COCO evaluation: -1 (no ground truth) and non-finite values become NULL. */
+  storeCoco(id: string, c: CocoFinish | null): void {
+    const val = (v: number | undefined) => (v === undefined || v === -1 || !Number.isFinite(v) ? null : v);
+    const keys = Object.keys(COCO_COLUMNS) as (keyof typeof COCO_COLUMNS)[];
+    this.db.transaction(() => {
+      this.db
+        .prepare(`UPDATE trials SET ${keys.map((k) => `${COCO_COLUMNS[k]} = ?`).join(', ')}, updated_at = ? WHERE id = ?`)
+        .run(...keys.map((k) => (c ? val(c.stats[k]) : null)), now(), id);
+      this.db.prepare('DELETE FROM coco_class_ap WHERE trial_id = ?').run(id);
+      const ins = this.db.prepare('INSERT INTO coco_class_ap (trial_id, class_id, name, ap, n_gt) VALUES (?, ?, ?, ?, ?)');
+      for (const p of c?.perClass ?? []) ins.run(id, p.cls, p.name ?? null, val(p.ap), p.nGt);
+    })();
+  }
+
+  /** A trial's stored COCO evaluation, or null when it has none. */
+  cocoOf(id: string): CocoRow | null {
+    const keys = Object.keys(COCO_COLUMNS) as (keyof typeof COCO_COLUMNS)[];
+    const row = this.db.prepare(`SELECT ${keys.map((k) => `${COCO_COLUMNS[k]} AS ${k}`).join(', ')} FROM trials WHERE id = ?`).get(id) as
+      | Record<keyof typeof COCO_COLUMNS, number | null>
+      | undefined;
+    const perClass = this.db
+      .prepare('SELECT class_id, name, ap, n_gt FROM coco_class_ap WHERE trial_id = ? ORDER BY class_id')
+      .all(id) as CocoRow['perClass'];
+    if (!row || (perClass.length === 0 && keys.every((k) => row[k] === null))) return null;
+    return { stats: row, perClass };
+  }
+
+  private finishRow(id: string, f: TrialFinish): void {
     this.db
       .prepare(
         `UPDATE trials SET status = 'ok', error = NULL, best_epoch = ?, precision = ?, recall = ?, map50 = ?, map50_95 = ?, fitness = ?,
@@ -335,6 +383,7 @@ export class Tracker {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM epochs WHERE trial_id = ?').run(id);
       this.db.prepare('UPDATE trials SET epochs_done = 0, best_epoch = NULL, updated_at = ? WHERE id = ?').run(now(), id);
+      this.storeCoco(id, null);
     })();
   }
 

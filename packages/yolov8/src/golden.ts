@@ -128,6 +128,31 @@ export const INSERTION_KEYS: Readonly<Record<string, InsertPosition>> = {
   'pre-head': 'pre-head',
 };
 
+/** The four named positions, together: the key `all-four`. */
+export const ALL_FOUR: readonly InsertPosition[] = ['residual', 'pre-SPPF', 'neck', 'pre-head'];
+
+/**
+ * The position(s) an insertion.json key names, or undefined: a key of INSERTION_KEYS, a project position
+ * (`residual`, `pre-SPPF`, `neck`, `pre-head`), `after-N[-M...]`, `all-four`, or several of these joined
+ * by `+` (`residual+neck`), which are applied together as one combination.
+ */
+export function insertionKeyPositions(key: string): InsertPosition | InsertPosition[] | undefined {
+  if (key === 'all-four') return [...ALL_FOUR];
+  const one = (k: string): InsertPosition | undefined => {
+    if (k in INSERTION_KEYS) return INSERTION_KEYS[k];
+    if ((ALL_FOUR as readonly string[]).includes(k)) return k as InsertPosition;
+    const m = /^after-(\d+(?:-\d+)*)$/.exec(k);
+    if (m) {
+      const ns = m[1].split('-').map(Number);
+      return { after: ns.length === 1 ? ns[0] : ns };
+    }
+    return undefined;
+  };
+  if (!key.includes('+')) return one(key);
+  const parts = key.split('+').map((k) => (k === 'all-four' ? undefined : one(k)));
+  return parts.every((p) => p !== undefined) ? (parts as InsertPosition[]) : undefined;
+}
+
 /** Insertion: rewritten YAML (text and parsed), params, layer counts and rows exactly; the WRONG example. */
 export function runInsertionGolden(json: Json): GoldenRow[] {
   const registry = createRegistry(standInPlugin);
@@ -136,14 +161,21 @@ export function runInsertionGolden(json: Json): GoldenRow[] {
   for (const [key, e] of Object.entries(json.positions as Record<string, Json>)) {
     const bad: string[] = [];
     const wrong = key.startsWith('WRONG');
-    const pos = INSERTION_KEYS[key];
+    const pos = insertionKeyPositions(key);
     if (!wrong && !pos) {
-      rows.push({ name: `insertion/${key}`, pass: false, metric: 'mismatches', worst: 1, tolerance: 0, note: 'unknown position key' });
+      rows.push({
+        name: `insertion/${key}`,
+        pass: false,
+        metric: 'mismatches',
+        worst: 1,
+        tolerance: 0,
+        note: `unknown position key "${key}" (known: ${[...Object.keys(INSERTION_KEYS), ...ALL_FOUR, 'after-N[-M...]', 'all-four'].join(', ')}, or several joined by +)`,
+      });
       continue;
     }
     let text: string = e.yaml_text;
     if (!wrong) {
-      text = insertModule(json.stock.yaml_text, standIn, pos, { registry });
+      text = insertModule(json.stock.yaml_text, standIn, pos as InsertPosition | InsertPosition[], { registry });
       if (text !== e.yaml_text) bad.push('yaml_text differs');
       const p = parseYaml(text);
       if (JSON.stringify({ backbone: p.backbone, head: p.head }) !== JSON.stringify(e.yaml)) bad.push('parsed yaml differs');
@@ -196,7 +228,7 @@ export interface ForwardGoldenOptions {
 }
 
 /** Forward: a fixed-weight model in eval mode; activations, raw maps, inference, anchors. */
-export function runForwardGolden(jsonPath: string, opts: ForwardGoldenOptions = {}): GoldenRow[] {
+export async function runForwardGolden(jsonPath: string, opts: ForwardGoldenOptions = {}): Promise<GoldenRow[]> {
   const json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
   const file = path.join(path.dirname(jsonPath), json.file);
   const st = readSafetensors(fs.readFileSync(file), file);
@@ -232,22 +264,24 @@ export function runForwardGolden(jsonPath: string, opts: ForwardGoldenOptions = 
       throw new Error(`loaded ${report.loaded.length} of ${json.param_names.length} tensors`);
     if (model.numParams() !== json.num_params) throw new Error(`model has ${model.numParams()} params, file ${json.num_params}`);
     model.eval();
+    // Computed and kept in one tidy, then read asynchronously (works on webgpu, which cannot read synchronously).
+    const pending: [string, tf.Tensor, { max_abs?: number; rel_l2?: number }][] = [];
     tf.tidy(() => {
+      const keep = (key: string, t: tf.Tensor, tl: { max_abs?: number; rel_l2?: number }) => pending.push([key, tf.keep(t), tl]);
       // NCHW -> NHWC
       const x = tf.transpose(toTfTensor(T('input.images')), [0, 2, 3, 1]);
       const ys = model.forwardLayers(x);
       // [B, H, W, C] -> [B, C, H, W]
-      const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]).dataSync();
+      const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
       if (opts.activations !== false) {
-        for (let i = 0; i < ys.length - 1; i++) add(`act.${i}`, nchw(ys[i] as tf.Tensor), tol['act.*']);
+        for (let i = 0; i < ys.length - 1; i++) keep(`act.${i}`, nchw(ys[i] as tf.Tensor), tol['act.*']);
       }
       const out = ys[ys.length - 1] as DetectOutput;
-      for (const [l, r] of out.raw.entries()) add(`output.raw.${l}`, nchw(r), tol['output.raw.*']);
-      add('output.inference', out.inference.dataSync(), tol['output.inference']);
+      for (const [l, r] of out.raw.entries()) keep(`output.raw.${l}`, nchw(r), tol['output.raw.*']);
+      keep('output.inference', out.inference, tol['output.inference']);
       const a = makeAnchors(out.raw, model.stride, 0.5);
-      add('anchors.points', a.points.dataSync(), tol['anchors.*']);
-      add('anchors.strides', a.strides.dataSync(), tol['anchors.*']);
-      add('model.stride', model.stride, tol['anchors.*']);
+      keep('anchors.points', a.points, tol['anchors.*']);
+      keep('anchors.strides', a.strides, tol['anchors.*']);
       // DFL expectation [B, A, 4] -> [B, 4, A]
       const d = model.detect;
       const b = out.raw[0].shape[0];
@@ -257,8 +291,16 @@ export function runForwardGolden(jsonPath: string, opts: ForwardGoldenOptions = 
         1,
       );
       const box = tf.slice(cat, [0, 0, 0], [-1, -1, 4 * d.regMax]);
-      add('debug.dfl_ltrb', tf.transpose(d.dfl.forward(box), [0, 2, 1]).dataSync(), tol['output.raw.*']);
+      keep('debug.dfl_ltrb', tf.transpose(d.dfl.forward(box), [0, 2, 1]), tol['output.raw.*']);
     });
+    try {
+      for (const [key, t, tl] of pending) {
+        add(key, (await t.data()) as Float32Array, tl);
+        if (key === 'anchors.strides') add('model.stride', model.stride, tol['anchors.*']);
+      }
+    } finally {
+      for (const [, t] of pending) t.dispose();
+    }
   } finally {
     model.dispose();
   }

@@ -30,7 +30,7 @@ function describeUnknown(f: GoldenFile): { status: 'FAIL' | 'SKIPPED'; note: str
 }
 
 /** Families whose evaluation does not depend on the tensor backend run once, not per backend. */
-const BACKEND_FREE = new Set(['coco', 'yolov8/census', 'yolov8/insertion', 'yolov8/metrics', 'yolov8/metrics_edge', 'yolov8/nms']);
+const BACKEND_FREE = new Set(['coco', 'stats', 'yolov8/census', 'yolov8/insertion', 'yolov8/metrics', 'yolov8/metrics_edge', 'yolov8/nms']);
 
 export async function runGolden(targets: string[], opts: GoldenOptions): Promise<CaseLine[]> {
   const files = targets.flatMap((t) => discover(t));

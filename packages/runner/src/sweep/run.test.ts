@@ -215,7 +215,7 @@ describe('runSweep', () => {
     expect((await run({ workers: 0 })).code).toBe(EXIT.invalid);
     const bad = await run({ backend: 'gpu' });
     expect(bad.code).toBe(EXIT.invalid);
-    expect(bad.err).toMatch(/unknown backend; known: auto, tensorflow, node, wasm, cpu/);
+    expect(bad.err).toMatch(/unknown backend; known: auto, tensorflow, webgpu, node, wasm, cpu/);
     const missing = await run({ file: 'nope.yaml' });
     expect(missing.code).toBe(EXIT.invalid);
     expect(missing.err).toMatch(/does not exist/);

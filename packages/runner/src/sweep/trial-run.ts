@@ -181,6 +181,8 @@ export async function runTrial(
       map50_95: b.map50_95,
       fitness: b.fitness,
       trainSeconds: result.trainSeconds,
+      // pycocotools' numbers of the best epoch (null when it was not evaluated, e.g. a checkpoint of an older version)
+      coco: b.coco ?? null,
     };
     const epochsDone = result.epochs.length ? Math.max(...result.epochs.map((e) => e.epoch)) : b.epoch;
     if (job.mode === 'train') {

@@ -26,6 +26,22 @@ function rows(yaml: string): [unknown, string][] {
 }
 
 describe('trial expansion', () => {
+  it('a seed-noise study (sweep.module: [] or no sweep key) is the baseline over the seeds', () => {
+    for (const text of [
+      'name: noise\ndata: { synthetic: { classes: 2 } }\nseeds: [0, 1, 2]\nsweep:\n  module: []\n',
+      'name: noise\ndata: { synthetic: { classes: 2 } }\nseeds: [0, 1, 2]\n',
+    ]) {
+      const t = expand(text);
+      expect(t.map((x) => [x.variant, x.seed])).toEqual([
+        ['baseline', 0],
+        ['baseline', 1],
+        ['baseline', 2],
+      ]);
+    }
+    expect(() => exp('name: noise\ndata: { synthetic: { classes: 2 } }\nbaseline: false\nsweep:\n  module: []\n')).toThrow(
+      /nothing to run: baseline is false/,
+    );
+  });
   it('baseline + modules x positions, seeds outermost, unique stable ids', () => {
     const t = expand();
     expect(t).toHaveLength(2 * (1 + 2 * 3));
@@ -84,6 +100,17 @@ describe('trial expansion', () => {
     // The stored YAML is self-contained: scale pinned; it parses with the data's nc.
     expect(t[1].modelYaml.startsWith('scale: n')).toBe(true);
     expect(t[4].modelYaml).toMatch(/FocusedLinearAttention, \[None, 4\]/);
+  });
+
+  it('combined positions: one variant named by the positions joined with +, all modules in one model', () => {
+    const t = expand(
+      TEXT.replace('position: [pre-SPPF, neck, { after: 4 }]', 'position: [[residual, neck]]').replace('seeds: [0, 1]', 'seeds: [0]'),
+    );
+    const dat = t.filter((x) => x.module === 'DAttention');
+    expect(dat.map((x) => [x.variant, x.position])).toEqual([['DAttention@residual+neck', 'residual+neck']]);
+    const plan = parseModel(dat[0].modelYaml, registry, { nc: 2 });
+    expect(plan.layers.filter((l) => l.module === 'DAttention').map((l) => l.index)).toEqual([13]);
+    expect(dat[0].modelYaml).toContain('{attn: DAttention, args: []}');
   });
 
   it('combinations that cannot be built are experiment errors naming the line', () => {
