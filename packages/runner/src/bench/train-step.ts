@@ -55,19 +55,19 @@ export async function benchTrainStep(opts: {
   const opt = new Optimizer(groups, { name: 'AdamW', lr: 1e-3, momentum: 0.9, weightDecay: 5e-4 });
   const ema = new ModelEMA(model);
   model.train();
-  const step = () => {
-    const { grads } = batchGradients(model, crit, vars, batch);
+  const step = async () => {
+    const { grads } = await batchGradients(model, crit, vars, batch);
     optimizerStep(opt, ema, grads as Grads);
   };
   try {
-    step();
+    await step();
     const prof = await tf.profile(step);
     const counts = new Map<string, number>();
     for (const k of prof.kernels) counts.set(k.name, (counts.get(k.name) ?? 0) + 1);
     const times: number[] = [];
     for (let i = 0; i < opts.steps; i++) {
       const t = performance.now();
-      step();
+      await step();
       // The step ends when the updated weights are computed (asynchronous backends included).
       vars[vars.length - 1].dataSync();
       times.push(performance.now() - t);
