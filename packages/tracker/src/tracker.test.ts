@@ -60,7 +60,7 @@ describe('Tracker', () => {
     again.close();
   });
 
-  test('migration 2 upgrades a version-1 database in place: FPS method columns, stored and in the view', () => {
+  test('a version-1 database is upgraded in place: migration 2's FPS method columns, stored and in the view', () => {
     const file = tmp();
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const db = new Database(file);
@@ -70,7 +70,7 @@ describe('Tracker', () => {
     db.prepare("INSERT INTO trials (id, seed, config_json, status, fps) VALUES ('old', 0, '{}', 'ok', 50)").run();
     db.close();
     const t = new Tracker(file);
-    expect(t.schemaVersion()).toBe(2);
+    expect(t.schemaVersion()).toBe(NEWEST);
     t.upsertSweep({ name: 's', config: {} });
     t.addTrial('s', { id: 'old', module: null, position: null, seed: 0, config: {} }, 0);
     t.addTrial('s', { id: 'new', module: null, position: null, seed: 1, config: {} }, 1);
