@@ -60,7 +60,7 @@ describe('Tracker', () => {
     again.close();
   });
 
-  test('a version-1 database is upgraded in place: migration 2's FPS method columns, stored and in the view', () => {
+  test('a version-1 database is upgraded in place: migration 2 adds the FPS method columns, stored and in the view', () => {
     const file = tmp();
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const db = new Database(file);
