@@ -145,6 +145,14 @@ FROM sweep_trials st JOIN trials t ON t.id = st.trial_id;
 `,
   },
   {
+    version: 2,
+    name: 'how FPS was measured: fused BatchNorm, NMS in the timed region',
+    sql: `
+ALTER TABLE trials ADD COLUMN fps_fused INTEGER;
+ALTER TABLE trials ADD COLUMN fps_nms INTEGER;
+`,
+  },
+  {
     version: 3,
     name: 'coco evaluation at the best epoch',
     sql: `
@@ -226,6 +234,10 @@ export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['fps', 't.fps'],
   ['latency_ms', 't.latency_p50_ms'],
   ['latency_p90_ms', 't.latency_p90_ms'],
+  // 1 when the FPS benchmark ran with BatchNorm folded into the convs (Ultralytics' fuse()), 0 when not, NULL before v2.
+  ['fps_fused', 't.fps_fused'],
+  // 1 when NMS was inside the FPS benchmark's timed region, 0 when not, NULL before v2.
+  ['fps_nms', 't.fps_nms'],
   ['params', 't.params'],
   ['gflops', 't.gflops'],
   ['gflops_640', 't.gflops_640'],

@@ -60,6 +60,29 @@ describe('Tracker', () => {
     again.close();
   });
 
+  test('a version-1 database is upgraded in place: migration 2 adds the FPS method columns, stored and in the view', () => {
+    const file = tmp();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    db.exec(MIGRATIONS[0].sql);
+    db.prepare('INSERT INTO schema_migrations VALUES (1, ?, ?)').run(MIGRATIONS[0].name, 'x');
+    db.prepare("INSERT INTO trials (id, seed, config_json, status, fps) VALUES ('old', 0, '{}', 'ok', 50)").run();
+    db.close();
+    const t = new Tracker(file);
+    expect(t.schemaVersion()).toBe(NEWEST);
+    t.upsertSweep({ name: 's', config: {} });
+    t.addTrial('s', { id: 'old', module: null, position: null, seed: 0, config: {} }, 0);
+    t.addTrial('s', { id: 'new', module: null, position: null, seed: 1, config: {} }, 1);
+    t.finishTrial('new', { fps: 80, fpsFused: true, fpsNms: false });
+    const rows = t.db.prepare('SELECT trial_id, fps, fps_fused, fps_nms FROM results ORDER BY trial_id').all();
+    expect(rows).toEqual([
+      { trial_id: 'new', fps: 80, fps_fused: 1, fps_nms: 0 },
+      { trial_id: 'old', fps: 50, fps_fused: null, fps_nms: null },
+    ]);
+    t.close();
+  });
+
   test('the results view is recreated from RESULTS_COLUMNS when its stored definition differs, else left alone', () => {
     const file = tmp();
     const t = new Tracker(file);

@@ -56,6 +56,8 @@ export interface TrialRow {
   fps: number | null;
   latency_p50_ms: number | null;
   latency_p90_ms: number | null;
+  fps_fused: number | null;
+  fps_nms: number | null;
   backend: string | null;
   threads: number | null;
   train_seconds: number | null;
@@ -117,6 +119,10 @@ export interface TrialFinish {
   fps?: number | null;
   latencyP50Ms?: number | null;
   latencyP90Ms?: number | null;
+  /** The FPS benchmark ran the fused model (BatchNorm folded into the convs). */
+  fpsFused?: boolean | null;
+  /** NMS was inside the FPS benchmark's timed region. */
+  fpsNms?: boolean | null;
   trainSeconds?: number | null;
   /** Where the trainer wrote the best epoch's artefacts (stored with the result, in one transaction). */
   artefacts?: ArtefactsRef | null;
@@ -387,7 +393,8 @@ export class Tracker {
     this.db
       .prepare(
         `UPDATE trials SET status = 'ok', error = NULL, best_epoch = ?, precision = ?, recall = ?, map50 = ?, map50_95 = ?, fitness = ?,
-           fps = ?, latency_p50_ms = ?, latency_p90_ms = ?, train_seconds = ?, pid = NULL, finished_at = ?, updated_at = ? WHERE id = ?`,
+           fps = ?, latency_p50_ms = ?, latency_p90_ms = ?, fps_fused = ?, fps_nms = ?, train_seconds = ?, pid = NULL, finished_at = ?,
+           updated_at = ? WHERE id = ?`,
       )
       .run(
         f.bestEpoch ?? null,
@@ -399,6 +406,8 @@ export class Tracker {
         f.fps ?? null,
         f.latencyP50Ms ?? null,
         f.latencyP90Ms ?? null,
+        f.fpsFused == null ? null : Number(f.fpsFused),
+        f.fpsNms == null ? null : Number(f.fpsNms),
         f.trainSeconds ?? null,
         now(),
         now(),

@@ -11,12 +11,12 @@ import { buildModel, DetectionLoss } from '@ablate/yolov8';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   batchGradients,
-  clipGradNorm,
   DEFAULT_TRAIN,
   GradAccumulator,
   type Grads,
   ModelEMA,
   Optimizer,
+  optimizerStep,
   paramGroups,
 } from '../src/index.js';
 
@@ -52,12 +52,7 @@ async function main() {
     const t1 = performance.now();
     acc.add(grads);
     const t2 = performance.now();
-    const g = acc.take() as Grads;
-    const c = clipGradNorm(g, 10);
-    tf.dispose([...Object.values(g), c.totalNorm]);
-    o.step(c.grads);
-    tf.dispose(Object.values(c.grads));
-    ema.update();
+    optimizerStep(o, ema, acc.take() as Grads);
     const t3 = performance.now();
     if (n > 0) {
       t.grads += t1 - t0;

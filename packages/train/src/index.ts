@@ -21,9 +21,12 @@ export {
 export { type BenchResult, benchFps, percentile } from './bench.js';
 export { BEST, CHECKPOINT_FORMAT, type CheckpointState, LAST, type LoadedCheckpoint, readLast } from './checkpoint.js';
 export { emaDecay, ModelEMA } from './ema.js';
+export { FlatLayout } from './flat.js';
 export {
   chooseOptimizer,
+  clipFlatGradNorm,
   clipGradNorm,
+  type FlatGrads,
   type Grads,
   type GroupState,
   isNormModule,
@@ -53,6 +56,7 @@ export {
   GradAccumulator,
   MAX_GRAD_NORM,
   mosaicOn,
+  optimizerStep,
   type TrainBatchSource,
   type TrainOptions,
   train,

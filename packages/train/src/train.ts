@@ -29,7 +29,7 @@ import { DetectionLoss, type DetectionModel } from '@ablate/yolov8';
 import * as tf from '@tensorflow/tfjs-core';
 import { CHECKPOINT_FORMAT, type CheckpointState, readLast, restore, saveBest, saveLast } from './checkpoint.js';
 import { ModelEMA } from './ema.js';
-import { chooseOptimizer, clipGradNorm, type Grads, Optimizer, paramGroups } from './optimizer.js';
+import { chooseOptimizer, clipFlatGradNorm, type Grads, Optimizer, paramGroups } from './optimizer.js';
 import { baseAccumulate, type ScheduleConfig, scheduleAt } from './schedule.js';
 import { checkTrainSettings, type TrainSettings, type ValSettings } from './settings.js';
 import { AbortError, type EpochReport, NonFiniteLossError, type TrainHooks, type TrainResult } from './types.js';
@@ -117,6 +117,23 @@ export async function batchGradients(
     tf.dispose(feats);
     x.dispose();
   }
+}
+
+/**
+ * Ultralytics' `optimizer_step`: clip the summed gradients to a global L2 norm of MAX_GRAD_NORM, one
+ * optimizer step, one EMA update. Takes ownership of `grads` (disposed).
+ */
+export function optimizerStep(opt: Optimizer, ema: ModelEMA | null, grads: Grads): void {
+  const flat = opt.flattenGrads(grads);
+  tf.dispose(Object.values(grads));
+  const clipped = clipFlatGradNorm(flat, MAX_GRAD_NORM);
+  tf.dispose([...flat.grads, clipped.totalNorm]);
+  try {
+    opt.stepFlat(clipped.grads);
+  } finally {
+    tf.dispose(clipped.grads.grads);
+  }
+  ema?.update();
 }
 
 /** Mosaic is on for epoch index `e` unless close_mosaic turned it off (Ultralytics: from epoch epochs - close_mosaic). */
@@ -264,12 +281,7 @@ export async function train(
         acc.add(grads);
         for (let k = 0; k < 3; k++) tloss[k] = (tloss[k] * i + items[k]) / (i + 1);
         if (ni - lastOptStep >= st.accumulate) {
-          const g = acc.take() as Grads;
-          const clipped = clipGradNorm(g, MAX_GRAD_NORM);
-          tf.dispose([...Object.values(g), clipped.totalNorm]);
-          opt.step(clipped.grads);
-          tf.dispose(Object.values(clipped.grads));
-          ema.update();
+          optimizerStep(opt, ema, acc.take() as Grads);
           lastOptStep = ni;
         }
         i += 1;

@@ -104,7 +104,7 @@ export async function runTrial(
       manualSeed(trial.seed);
       model = buildModel(trial.modelYaml, { nc: cfg.model.nc, registry: createRegistry(...ATTENTION_PLUGINS) });
       const fps = await bench(model, cfg.bench);
-      send({ type: 'benched', id: trial.id, fps: fps.fps, p50Ms: fps.p50Ms, p90Ms: fps.p90Ms });
+      send({ type: 'benched', id: trial.id, fps: fps.fps, p50Ms: fps.p50Ms, p90Ms: fps.p90Ms, fused: fps.fused, nms: fps.nms });
       return;
     }
     const data = await loadData(job.data);
@@ -223,7 +223,19 @@ export async function runTrial(
     }
     // Training finished (an abort that came during the last validation changes nothing): the benchmark is short.
     const fps = await bench(model, cfg.bench);
-    send({ type: 'done', id: trial.id, epochsDone, finish: { ...finish, fps: fps.fps, latencyP50Ms: fps.p50Ms, latencyP90Ms: fps.p90Ms } });
+    send({
+      type: 'done',
+      id: trial.id,
+      epochsDone,
+      finish: {
+        ...finish,
+        fps: fps.fps,
+        latencyP50Ms: fps.p50Ms,
+        latencyP90Ms: fps.p90Ms,
+        fpsFused: fps.fused,
+        fpsNms: fps.nms,
+      },
+    });
   } catch (e) {
     if (isAbort(e) || signal.aborted) send({ type: 'interrupted', id: trial.id, reason: 'interrupted by the user (SIGINT/SIGTERM)' });
     else send({ type: 'failed', id: trial.id, error: describeError(e) });
