@@ -20,6 +20,12 @@ import { buildServer, type DashboardServer } from './server/app.js';
 import { tmpFile } from './test-utils/reference.js';
 import { buildWeb, SCREENSHOTS } from './test-utils/web.js';
 
+/** The Host header a browser sends to a listening server (the dashboard refuses other hosts: DNS-rebinding protection). */
+const hostOf = (server: { server: { address(): unknown } }): string => {
+  const a = server.server.address() as { port: number } | null;
+  return a ? `127.0.0.1:${a.port}` : '127.0.0.1';
+};
+
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SWEEP_CLI = path.join(ROOT, 'packages/runner/dist/cli/sweep.js');
 const SMOKE = path.join(ROOT, 'experiments/smoke.yaml');
@@ -31,7 +37,7 @@ let b: Browser;
 let trials: { id: string; module: string | null; map50: number }[];
 
 const get = async <T>(u: string, code = 200) => {
-  const r = await app.inject({ url: u });
+  const r = await app.inject({ headers: { host: hostOf(app) }, url: u });
   expect(r.statusCode, `${u}: ${r.body.slice(0, 300)}`).toBe(code);
   return JSON.parse(r.body) as T;
 };
@@ -156,7 +162,7 @@ describe('artefacts API on the smoke sweep', () => {
       const colSum = art.confusion.matrix.reduce((s, row) => s + row.slice(0, nc).reduce((x, y) => x + y, 0), 0);
       expect(colSum).toBe(gtTotal); // every label lands in exactly one cell
       expect(art.labels.classCounts.reduce((x, y) => x + y, 0)).toBe(art.labels.boxes);
-      const png = await app.inject({ url: `/api/trials/${t.id}/artefacts/images/0` });
+      const png = await app.inject({ headers: { host: hostOf(app) }, url: `/api/trials/${t.id}/artefacts/images/0` });
       expect(png.statusCode).toBe(200);
       expect(png.headers['content-type']).toBe('image/png');
       const pics = await get<{ modules: { module: string; picture: { kind: string; queries: unknown[] } | null }[] }>(
@@ -174,15 +180,17 @@ describe('artefacts API on the smoke sweep', () => {
   test('the picture and image endpoints refuse paths and bad numbers, and report unknown ones', async () => {
     const id = trials[1].id;
     for (const bad of ['..%2F..%2Fsmoke.db', '0.png', '-1', 'abc', '1e3', '%2Fetc%2Fpasswd']) {
-      const r = await app.inject({ url: `/api/trials/${id}/artefacts/images/${bad}` });
+      const r = await app.inject({ headers: { host: hostOf(app) }, url: `/api/trials/${id}/artefacts/images/${bad}` });
       expect([400, 404], bad).toContain(r.statusCode);
       expect(r.headers['content-type']).toMatch(/json/);
     }
-    const r = await app.inject({ url: `/api/trials/${id}/artefacts/images/15` });
+    const r = await app.inject({ headers: { host: hostOf(app) }, url: `/api/trials/${id}/artefacts/images/15` });
     expect(r.statusCode).toBe(404);
     expect(JSON.parse(r.body).error).toMatch(/No validation image 15 .* has 8/);
-    expect((await app.inject({ url: '/api/trials/nope/artefacts' })).statusCode).toBe(404);
-    expect([400, 404]).toContain((await app.inject({ url: `/api/trials/${id}/artefacts/pictures/..` })).statusCode);
+    expect((await app.inject({ headers: { host: hostOf(app) }, url: '/api/trials/nope/artefacts' })).statusCode).toBe(404);
+    expect([400, 404]).toContain(
+      (await app.inject({ headers: { host: hostOf(app) }, url: `/api/trials/${id}/artefacts/pictures/..` })).statusCode,
+    );
   });
 });
 
@@ -272,9 +280,11 @@ describe('trial page, compare and bad input in chromium', () => {
     try {
       const after = await get<TrialArtefacts>(`/api/trials/${t.id}/artefacts`);
       expect(after.missing.join(' ')).toMatch(/Validation image 2 .* is missing/);
-      const r = await app.inject({ url: `/api/trials/${t.id}/artefacts/images/2` });
+      const r = await app.inject({ headers: { host: hostOf(app) }, url: `/api/trials/${t.id}/artefacts/images/2` });
       expect(r.statusCode).toBe(404);
       expect(JSON.parse(r.body).error).toMatch(/no longer exists/);
+      // A new document: within one, Chromium serves an image it already decoded from its memory cache.
+      await b.page.goto('about:blank');
       await openPage(b.page, `${url}#/trial/${t.id}`, 'trial');
       await b.page.waitForSelector('[data-testid="image-missing"]');
       expect(await b.page.textContent('[data-testid="artefacts-missing"]')).toMatch(/Validation image 2/);
@@ -290,7 +300,9 @@ describe('trial page, compare and bad input in chromium', () => {
     w.close();
     const app2 = await buildServer({ db: old, staticDir: web });
     try {
-      const r = JSON.parse((await app2.inject({ url: `/api/trials/${t.id}/artefacts` })).body) as TrialArtefacts;
+      const r = JSON.parse(
+        (await app2.inject({ headers: { host: hostOf(app2) }, url: `/api/trials/${t.id}/artefacts` })).body,
+      ) as TrialArtefacts;
       expect(r.artefacts).toBeNull();
       expect(r.missing[0]).toMatch(/No artefacts are recorded/);
       await app2.listen({ port: 0, host: '127.0.0.1' });
