@@ -67,7 +67,7 @@ export function sweep(args: string[], env: Record<string, string> = {}): Run {
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitFor(re, ms = 120_000) {
+    waitFor(re, ms = 300_000) {
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}\nstdout:\n${out}\nstderr:\n${err}`)), ms);
         waiters.push({

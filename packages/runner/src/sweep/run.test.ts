@@ -139,7 +139,7 @@ describe('runSweep', () => {
     expect(epochs).toHaveLength(12);
     expect(epochs.filter((e) => e.epoch === 1).every((e) => Math.abs(e.map50 - 0.2) < 1e-12)).toBe(true);
     expect(r.out).toMatch(/2 ok, 4 failed, 0 interrupted, 0 pending/);
-    expect(r.out).toMatch(/^baseline\s+2\s+0\.100 ± 0\.000\s+0\.200 ± 0\.000/m);
+    expect(r.out).toMatch(/^baseline\s+2\s+0\.100 ± 0\.000 \(2\)\s+0\.200 ± 0\.000/m);
     expect(r.out).toMatch(/^DAttention@neck\s+0\/2 ok/m);
 
     // Again: the failed ones are skipped and said so; exit stays 1.
