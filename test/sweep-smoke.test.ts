@@ -85,7 +85,8 @@ describe('pnpm sweep experiments/smoke.yaml', () => {
     const r = await sweepDone([smoke, '--db', db], env);
     expect(r.code, r.stderr).toBe(0);
     const rows = expectComplete(db);
-    expect(r.stdout).toMatch(/variant\s+seeds\s+mAP50-95\s+mAP50\s+P\s+R\s+FPS\s+Δ mAP50-95/);
+    expect(r.stdout).toMatch(/variant\s+seeds\s+mAP50-95 \(n\)\s+Δ mAP50-95\s+Δ 95% CI\s+p \(Holm\)\s+mAP50\s+P\s+R\s+FPS\s+Δ FPS/);
+    expect(r.stdout).toMatch(/Not testable: DAttention@pre-SPPF \(1 seed: no test possible\)/);
     expect(r.stdout).toMatch(/^baseline\s+1\s/m);
     expect(r.stdout).toMatch(/^DAttention@pre-SPPF\s+1\s/m);
     // Provenance and the stored model YAML.

@@ -179,8 +179,10 @@ describe('runSweep', () => {
     const starts = events.filter((e) => e.ev === 'start' && e.mode === 'train');
     expect(starts).toHaveLength(6);
     expect(starts.every((s) => s.threads === 1)).toBe(true);
-    // The first two started before either could have finished (each takes >= 3 x 100 ms).
-    expect(Math.abs(starts[1].t - starts[0].t)).toBeLessThan(250);
+    // Two at a time: the second trial starts before the first one ends (one at a time it could not).
+    const endOf = (id: string) => events.find((e) => e.ev === 'end' && e.mode === 'train' && e.id === id)?.t as number;
+    expect(starts[1].t).toBeLessThan(endOf(starts[0].id));
+    expect(starts[0].t).toBeLessThan(endOf(starts[1].id));
     // FPS is measured after all training, one trial at a time.
     const benches = events.filter((e) => e.mode === 'bench');
     expect(benches.filter((e) => e.ev === 'start')).toHaveLength(6);
