@@ -199,6 +199,18 @@ CREATE TABLE trial_artefacts (
 );
 `,
   },
+  // Versions 5 and 6 belong to other branches (the integrator reconciles); the runner applies by version, gaps allowed.
+  {
+    version: 7,
+    name: 'validation losses per epoch',
+    sql: `
+-- Ultralytics' val/box_loss, val/cls_loss, val/dfl_loss: the EMA model's losses on the validation set,
+-- per image as the training losses. NULL for epochs stored before this migration.
+ALTER TABLE epochs ADD COLUMN val_box_loss REAL;
+ALTER TABLE epochs ADD COLUMN val_cls_loss REAL;
+ALTER TABLE epochs ADD COLUMN val_dfl_loss REAL;
+`,
+  },
 ];
 
 /** trials columns of the COCO numbers, by pycocotools' stat name (migration 3). */

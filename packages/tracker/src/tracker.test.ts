@@ -202,6 +202,35 @@ describe('Tracker', () => {
     t.close();
   });
 
+  test('validation losses per epoch (migration 7): stored and read back; a version-4 database gains NULL columns, keeping its epochs', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's', config: {} });
+    t.addTrial('s', { id: 'v', module: null, position: null, seed: 0, config: {} }, 0);
+    t.recordEpoch('v', { epoch: 0, boxLoss: 2, valBoxLoss: 1.5, valClsLoss: 3.25, valDflLoss: 1.125 });
+    t.recordEpoch('v', { epoch: 1, boxLoss: 1.8 });
+    expect(t.epochsOf('v').map((e) => [e.valBoxLoss, e.valClsLoss, e.valDflLoss])).toEqual([
+      [1.5, 3.25, 1.125],
+      [null, null, null],
+    ]);
+    t.close();
+
+    const file = tmp();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    for (const m of MIGRATIONS.filter((x) => x.version <= 4)) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 'then');
+    }
+    db.prepare("INSERT INTO trials (id, seed, config_json, status) VALUES ('o', 0, '{}', 'ok')").run();
+    db.prepare("INSERT INTO epochs (trial_id, epoch, box_loss) VALUES ('o', 0, 0.5)").run();
+    db.close();
+    const up = new Tracker(file);
+    expect(up.schemaVersion()).toBe(NEWEST);
+    expect(up.epochsOf('o').map((e) => [e.boxLoss, e.valBoxLoss])).toEqual([[0.5, null]]);
+    up.close();
+  });
+
   test('an identical trial in a second sweep is shared, not duplicated', () => {
     const t = new Tracker(tmp());
     t.upsertSweep({ name: 'a', config: {} });

@@ -81,6 +81,10 @@ export interface EpochInput {
   map50_95?: number | null;
   fitness?: number | null;
   seconds?: number | null;
+  /** Validation losses of the epoch (migration 7). */
+  valBoxLoss?: number | null;
+  valClsLoss?: number | null;
+  valDflLoss?: number | null;
 }
 
 export interface TrialStart {
@@ -290,8 +294,9 @@ export class Tracker {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT OR REPLACE INTO epochs (trial_id, epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT OR REPLACE INTO epochs (trial_id, epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds,
+             val_box_loss, val_cls_loss, val_dfl_loss)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           id,
@@ -306,6 +311,9 @@ export class Tracker {
           e.map50_95 ?? null,
           e.fitness ?? null,
           e.seconds ?? null,
+          e.valBoxLoss ?? null,
+          e.valClsLoss ?? null,
+          e.valDflLoss ?? null,
         );
       this.db.prepare('UPDATE trials SET epochs_done = MAX(epochs_done, ?), updated_at = ? WHERE id = ?').run(e.epoch + 1, now(), id);
     })();
@@ -314,7 +322,8 @@ export class Tracker {
   epochsOf(id: string): Required<EpochInput>[] {
     return this.db
       .prepare(
-        'SELECT epoch, box_loss AS boxLoss, cls_loss AS clsLoss, dfl_loss AS dflLoss, lr, precision, recall, map50, map50_95, fitness, seconds FROM epochs WHERE trial_id = ? ORDER BY epoch',
+        `SELECT epoch, box_loss AS boxLoss, cls_loss AS clsLoss, dfl_loss AS dflLoss, lr, precision, recall, map50, map50_95, fitness, seconds,
+           val_box_loss AS valBoxLoss, val_cls_loss AS valClsLoss, val_dfl_loss AS valDflLoss FROM epochs WHERE trial_id = ? ORDER BY epoch`,
       )
       .all(id) as Required<EpochInput>[];
   }

@@ -113,6 +113,10 @@ export interface EpochRow {
   map50_95: number | null;
   fitness: number | null;
   seconds: number | null;
+  /** Validation losses (NULL for epochs stored before migration 7). */
+  val_box_loss: number | null;
+  val_cls_loss: number | null;
+  val_dfl_loss: number | null;
 }
 
 export interface TrialDetail {

@@ -191,8 +191,10 @@ export function generateDb(file: string, opts: GenerateOptions = {}): GeneratedD
   pick(opts.interrupted ?? 0, 'interrupted');
 
   const insertEpoch = tracker.db.prepare(
-    `INSERT OR REPLACE INTO epochs (trial_id, epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds)
-     VALUES (@id, @epoch, @boxLoss, @clsLoss, @dflLoss, @lr, @precision, @recall, @map50, @map50_95, @fitness, @seconds)`,
+    `INSERT OR REPLACE INTO epochs (trial_id, epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds,
+       val_box_loss, val_cls_loss, val_dfl_loss)
+     VALUES (@id, @epoch, @boxLoss, @clsLoss, @dflLoss, @lr, @precision, @recall, @map50, @map50_95, @fitness, @seconds,
+       @valBoxLoss, @valClsLoss, @valDflLoss)`,
   );
   const setDone = tracker.db.prepare('UPDATE trials SET epochs_done = ? WHERE id = ?');
   const record = (id: string, e: Required<EpochInput>) => {
@@ -275,11 +277,14 @@ export function generateDb(file: string, opts: GenerateOptions = {}): GeneratedD
         const prec = Math.min(1, m * 1.2 + 0.02 * r());
         const rec = Math.min(1, m * 1.15 + 0.02 * r());
         const fit = 0.1 * m50 + 0.9 * m;
+        const boxLoss = 1.1 * Math.exp(-2 * t) + 0.9 + 0.03 * gauss(r) + pl.cost * 0.1;
+        const clsLoss = 2.8 * Math.exp(-3 * t) + 0.6 + 0.04 * gauss(r);
+        const dflLoss = 0.5 * Math.exp(-2 * t) + 0.95 + 0.02 * gauss(r);
         record(id, {
           epoch: e,
-          boxLoss: 1.1 * Math.exp(-2 * t) + 0.9 + 0.03 * gauss(r) + pl.cost * 0.1,
-          clsLoss: 2.8 * Math.exp(-3 * t) + 0.6 + 0.04 * gauss(r),
-          dflLoss: 0.5 * Math.exp(-2 * t) + 0.95 + 0.02 * gauss(r),
+          boxLoss,
+          clsLoss,
+          dflLoss,
           lr: 0.01 * (1 - t * 0.99),
           precision: prec,
           recall: rec,
@@ -287,6 +292,10 @@ export function generateDb(file: string, opts: GenerateOptions = {}): GeneratedD
           map50_95: m,
           fitness: fit,
           seconds: 20 * (1 + pl.cost) * (1 + 0.05 * r()),
+          // validation losses a little above the training ones (no extra random draws: the demo data stay as they were)
+          valBoxLoss: boxLoss * 1.06 + 0.04,
+          valClsLoss: clsLoss * 1.1 + 0.05,
+          valDflLoss: dflLoss * 1.03 + 0.02,
         });
         epochRows++;
         if (fit > best) {

@@ -101,6 +101,12 @@ function variantWhere(vs: VariantRef[], alias: string): { sql: string; params: (
   };
 }
 
+/** The validation-loss columns of `epochs` (migration 7), or NULLs on a database from before them (read-only: never migrated here). */
+function valLossColumns(db: DB): string {
+  const have = new Set((db.prepare('PRAGMA table_info(epochs)').all() as { name: string }[]).map((c) => c.name));
+  return ['val_box_loss', 'val_cls_loss', 'val_dfl_loss'].map((c) => (have.has(c) ? c : `NULL AS ${c}`)).join(', ');
+}
+
 export class Queries {
   private readonly st: Record<string, Database.Statement>;
 
@@ -138,7 +144,8 @@ export class Queries {
       trial: db.prepare('SELECT * FROM trials WHERE id = ?'),
       trialSweeps: db.prepare('SELECT sweep FROM sweep_trials WHERE trial_id = ? ORDER BY sweep'),
       epochs: db.prepare(
-        'SELECT epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds FROM epochs WHERE trial_id = ? ORDER BY epoch',
+        `SELECT epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds, ${valLossColumns(db)}
+         FROM epochs WHERE trial_id = ? ORDER BY epoch`,
       ),
       baselineOf: db.prepare(
         `SELECT t.id, t.seed, t.model_yaml FROM sweep_trials st JOIN trials t ON t.id = st.trial_id

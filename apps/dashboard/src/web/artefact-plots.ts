@@ -47,13 +47,19 @@ function box(testId: string, cls = 'diag-chart'): { el: HTMLElement; canvas: HTM
 
 const xy = (x: number[], y: number[]) => x.map((v, i) => ({ x: v, y: y[i] }));
 
-/** results.png: one small chart per logged quantity. */
+/**
+ * results.png: one small chart per logged quantity, in Ultralytics' order (train losses, P, R; validation
+ * losses, mAP50, mAP50-95), then the learning rate.
+ */
 export const RESULT_KEYS: [keyof EpochRow & string, string][] = [
   ['box_loss', 'train/box_loss'],
   ['cls_loss', 'train/cls_loss'],
   ['dfl_loss', 'train/dfl_loss'],
   ['precision', 'metrics/precision(B)'],
   ['recall', 'metrics/recall(B)'],
+  ['val_box_loss', 'val/box_loss'],
+  ['val_cls_loss', 'val/cls_loss'],
+  ['val_dfl_loss', 'val/dfl_loss'],
   ['map50', 'metrics/mAP50(B)'],
   ['map50_95', 'metrics/mAP50-95(B)'],
   ['lr', 'lr/pg1'],
@@ -65,6 +71,8 @@ export function resultsCharts(container: HTMLElement, epochs: EpochRow[]): Chart
     const b = box(`results-${key}`, 'diag-small');
     container.appendChild(b.el);
     const ys = epochs.map((e) => (e[key] as number | null) ?? null);
+    // validation losses are NULL for epochs stored before the tracker kept them (migration 7)
+    const text = ys.some((y) => y !== null) ? title : `${title} (not stored for this trial)`;
     charts.push(
       new Chart(b.canvas, {
         type: 'line',
@@ -75,7 +83,7 @@ export function resultsCharts(container: HTMLElement, epochs: EpochRow[]): Chart
         options: {
           animation: false,
           maintainAspectRatio: false,
-          plugins: { legend: { display: false }, title: { display: true, text: title } },
+          plugins: { legend: { display: false }, title: { display: true, text } },
           scales: { x: { title: { display: true, text: 'epoch' } } },
         },
       }),

@@ -35,6 +35,7 @@ function epochMsg(r: EpochReport): EpochMsg {
     map50_95: r.map50_95,
     fitness: r.fitness,
     seconds: r.seconds,
+    valLoss: r.valLoss,
   };
 }
 

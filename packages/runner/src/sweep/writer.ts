@@ -119,7 +119,13 @@ export class SweepWriter {
         tracker.markRunning(t.id, { ...m.start, pid: process.pid });
         return {};
       case 'epoch':
-        tracker.recordEpoch(t.id, { ...m.report, epoch: m.report.epoch - 1 });
+        tracker.recordEpoch(t.id, {
+          ...m.report,
+          epoch: m.report.epoch - 1,
+          valBoxLoss: m.report.valLoss?.[0],
+          valClsLoss: m.report.valLoss?.[1],
+          valDflLoss: m.report.valLoss?.[2],
+        });
         return {};
       case 'done':
         tracker.finishTrial(t.id, m.finish);

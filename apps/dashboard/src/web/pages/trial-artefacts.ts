@@ -15,7 +15,7 @@ import { attentionPanel, detectionCanvas, imageGrid } from '../val-images.js';
 /** Renders into `root`; returns the charts to destroy on re-render. */
 export async function trialDiagnostics(root: HTMLElement, trialId: string, epochs: EpochRow[]): Promise<Chart[]> {
   const charts: Chart[] = [];
-  const results = h('div', { class: 'diag-grid', 'data-testid': 'results-grid' });
+  const results = h('div', { class: 'diag-grid results-grid', 'data-testid': 'results-grid' });
   root.append(
     h('h2', null, 'Results per epoch'),
     epochs.length ? results : h('p', { class: 'muted' }, 'No epochs recorded.'),
