@@ -8,26 +8,17 @@
  * bad input (paths, missing images, a trial without artefacts) is reported. Screenshots go to
  * apps/dashboard/screenshots/.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, launchBrowser, openPage } from './bench/browser.js';
 import type { TrialArtefacts } from './common/artefacts.js';
 import { buildServer, type DashboardServer } from './server/app.js';
 import { tmpFile } from './test-utils/reference.js';
+import { hostOf, inkedCanvas, ROOT, runSweep } from './test-utils/sweep.js';
 import { buildWeb, SCREENSHOTS } from './test-utils/web.js';
 
-/** The Host header a browser sends to a listening server (the dashboard refuses other hosts: DNS-rebinding protection). */
-const hostOf = (server: { server: { address(): unknown } }): string => {
-  const a = server.server.address() as { port: number } | null;
-  return a ? `127.0.0.1:${a.port}` : '127.0.0.1';
-};
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const SWEEP_CLI = path.join(ROOT, 'packages/runner/dist/cli/sweep.js');
 const SMOKE = path.join(ROOT, 'experiments/smoke.yaml');
 let file: string;
 let app: DashboardServer;
@@ -48,15 +39,7 @@ const shot = async (name: string) => {
 };
 
 /** Non-blank pixels of a canvas (it was drawn). */
-const inked = (testId: string) =>
-  b.page.evaluate((id) => {
-    const c = document.querySelector(`canvas[data-testid="${id}"]`) as HTMLCanvasElement | null;
-    if (!c) return -1;
-    const d = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    if (d) for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-    return n;
-  }, testId);
+const inked = (testId: string) => inkedCanvas(b.page, `canvas[data-testid="${testId}"]`);
 
 /** IoU of two [x1, y1, x2, y2] boxes. */
 function iou(a: number[], c: number[]): number {
@@ -108,22 +91,8 @@ function recomputeConfusion(nc: number, images: { gt: number[][]; pred: number[]
 }
 
 beforeAll(async () => {
-  for (const f of [SWEEP_CLI, SMOKE])
-    if (!fs.existsSync(f)) throw new Error(`${f} is missing: the smoke sweep needs the built runner (pnpm build)`);
   file = tmpFile('smoke.db');
-  // Asynchronous, so that the test worker keeps answering vitest while the sweep runs.
-  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const p = spawn(process.execPath, [SWEEP_CLI, SMOKE, '--db', file, '--no-progress'], { cwd: ROOT });
-    let out = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      out += d;
-    });
-    p.on('close', (code) => resolve({ code, out }));
-  });
-  if (r.code !== 0) throw new Error(`the smoke sweep failed (exit ${r.code}):\n${r.out}`);
+  await runSweep(SMOKE, file);
   const db = new Database(file, { readonly: true });
   trials = db
     .prepare("SELECT trial_id AS id, module, map50 FROM results WHERE sweep = 'smoke' ORDER BY module IS NOT NULL")
@@ -204,6 +173,9 @@ describe('trial page, compare and bad input in chromium', () => {
       'results-box_loss',
       'results-cls_loss',
       'results-dfl_loss',
+      'results-val_box_loss',
+      'results-val_cls_loss',
+      'results-val_dfl_loss',
       'results-precision',
       'results-recall',
       'results-map50',

@@ -75,10 +75,7 @@ export class DoubleAttention extends Layer {
     return tf.tidy(() => {
       // [B, H, W, C] -> [B, H*W, c_m]
       const a = tf.reshape(this.convA.forward(x), [b, n, this.cM]);
-      // [B, H, W, C] -> [B, H*W, c_n] -> [B, c_n, H*W]: one attention map per row, softmax over positions
-      const maps = tf.softmax(tf.transpose(tf.reshape(this.convB.forward(x), [b, n, this.cN]), [0, 2, 1]));
-      // [B, H, W, C] -> [B, H*W, c_n], softmax over the c_n descriptors at each position
-      const vecs = tf.softmax(tf.reshape(this.convV.forward(x), [b, n, this.cN]));
+      const { maps, vecs } = this.attentionOf(x);
       // gather: G^T = maps @ A : [B, c_n, H*W] @ [B, H*W, c_m] -> [B, c_n, c_m]  (official G = A maps^T)
       const gT = tf.matMul(maps, a);
       // distribute: Z^T = vecs @ G^T : [B, H*W, c_n] @ [B, c_n, c_m] -> [B, H*W, c_m]
@@ -86,6 +83,23 @@ export class DoubleAttention extends Layer {
       // [B, H*W, c_m] -> [B, H, W, c_m]
       const zMap = tf.reshape(z, [b, h, w, this.cM]) as tf.Tensor4D;
       return (this.convReconstruct ? this.convReconstruct.forward(zMap) : zMap) as tf.Tensor4D;
+    });
+  }
+
+  /**
+   * The two attentions of the block on an NHWC input (the forward's own, for pictures): `maps` [B, c_n, H*W],
+   * the gather step's attention maps (softmax over positions), and `vecs` [B, H*W, c_n], the distribute
+   * step's attention vectors (softmax over the c_n descriptors at each position).
+   */
+  attentionOf(x: tf.Tensor): { maps: tf.Tensor3D; vecs: tf.Tensor3D } {
+    const [b, h, w] = x.shape as [number, number, number, number];
+    const n = h * w;
+    return tf.tidy(() => {
+      // [B, H, W, C] -> [B, H*W, c_n] -> [B, c_n, H*W]: one attention map per row, softmax over positions
+      const maps = tf.softmax(tf.transpose(tf.reshape(this.convB.forward(x), [b, n, this.cN]), [0, 2, 1])) as tf.Tensor3D;
+      // [B, H, W, C] -> [B, H*W, c_n], softmax over the c_n descriptors at each position
+      const vecs = tf.softmax(tf.reshape(this.convV.forward(x), [b, n, this.cN])) as tf.Tensor3D;
+      return { maps, vecs };
     });
   }
 

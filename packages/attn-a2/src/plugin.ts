@@ -12,8 +12,18 @@
  * Resolved constructor args: `[in_channels, c_m, c_n, reconstruct]`; output channels: in_channels when
  * reconstruct, else c_m.
  */
-import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
-import { checkChannelArg, yamlBool, yamlInt, yamlIsNone } from '@ablate/core';
+import type {
+  BuildContext,
+  ChannelContext,
+  HeadPicture,
+  InspectOptions,
+  Module,
+  ModuleInspection,
+  ModulePlugin,
+  ModuleSpec,
+} from '@ablate/core';
+import { checkChannelArg, DEFAULT_MAX_MAP_CELLS, DEFAULT_MAX_MAPS, poolMap, queryGrid, yamlBool, yamlInt, yamlIsNone } from '@ablate/core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { DoubleAttention } from './double-attention.js';
 
 const NAME = 'DoubleAttention';
@@ -45,6 +55,57 @@ function resolve(args: readonly unknown[], ctx: ChannelContext): { args: unknown
   return { args: [c1, cM, cN, reconstruct], c2: reconstruct ? c1 : cM };
 }
 
+/**
+ * DoubleAttention's picture:
+ *  - `maps`: the gather step's c_n attention maps (softmax over positions: map n is where descriptor n
+ *    pools its features from), the `maxMaps` most used by the distribute step first (usage = the mean over
+ *    positions of the distribute softmax, the share of the output the descriptor makes);
+ *  - `queries`: per query position, the effective weights over positions that the two steps compose to:
+ *    z_i = sum_n v_in G_n = sum_j (sum_n v_in b_nj) a_j, so w_ij = sum_n v_in b_nj (non-negative, sums to 1).
+ * Maps larger than `maxMapCells` are sum-pooled (`poolMap`), so they still sum to 1.
+ */
+export function inspect(module: Module, x: tf.Tensor, opts: InspectOptions): ModuleInspection {
+  if (!(module instanceof DoubleAttention)) throw new Error(`${NAME}.inspect: expected a DoubleAttention module, got ${module.typeName}`);
+  const [B, H, W] = x.shape as number[];
+  if (B !== 1) throw new Error(`${NAME}.inspect: expects one image [1, H, W, C], got shape [${x.shape}]`);
+  const cells = opts.maxMapCells ?? DEFAULT_MAX_MAP_CELLS;
+  const r = module.attentionOf(x);
+  const maps = r.maps.dataSync(); // [1, c_n, H*W]
+  const vecs = r.vecs.dataSync(); // [1, H*W, c_n]
+  r.maps.dispose();
+  r.vecs.dispose();
+  const n = H * W;
+  const cN = module.cN;
+  const usage = new Float64Array(cN);
+  for (let i = 0; i < n; i++) for (let k = 0; k < cN; k++) usage[k] += vecs[i * cN + k] / n;
+  const order = Array.from({ length: cN }, (_, k) => k).sort((a, b) => usage[b] - usage[a]);
+  const shown = order.slice(0, opts.maxMaps ?? DEFAULT_MAX_MAPS).map((k) => ({
+    label: `map ${k} (${(100 * usage[k]).toFixed(1)}% of the distribution)`,
+    ...poolMap(maps.subarray(k * n, (k + 1) * n), H, W, cells),
+  }));
+  const queries = queryGrid(H, W, opts.maxQueries).map(([qy, qx]) => {
+    const q = qy * W + qx;
+    const eff = new Float64Array(n);
+    for (let k = 0; k < cN; k++) {
+      const v = vecs[q * cN + k];
+      const row = k * n;
+      for (let j = 0; j < n; j++) eff[j] += v * maps[row + j];
+    }
+    const head: HeadPicture = {
+      label: "effective weights (gather maps mixed by the query's distribution)",
+      map: poolMap(eff, H, W, cells),
+    };
+    return { x: (qx + 0.5) / W, y: (qy + 0.5) / H, heads: [head] };
+  });
+  return {
+    kind: 'attention-maps',
+    mapSize: [H, W],
+    note: `${cN} gather maps (softmax over positions), ${shown.length} most used shown; per query: the effective weights over positions sum_n v_n b_n (sum to 1)`,
+    maps: shown,
+    queries,
+  };
+}
+
 export const doubleAttentionSpec: ModuleSpec = {
   name: NAME,
   aliases: ['DoubleAttentionLayer'],
@@ -65,6 +126,7 @@ export const doubleAttentionSpec: ModuleSpec = {
     return new DoubleAttention(c1, cM, cN, { reconstruct });
   },
   flops,
+  inspect,
 };
 
 export const plugin: ModulePlugin = { id: '@ablate/attn-a2', modules: [doubleAttentionSpec] };

@@ -210,6 +210,109 @@ export class EfficientAttention extends Layer {
     return tf.reshape(tf.transpose(res, [0, 2, 1, 3]), [b, h, w, m * dh]) as tf.Tensor4D;
   }
 
+  /**
+   * What each head does for the given query tokens (row-major indices of one map x [1, H, W, dim]), for
+   * pictures: per query, per head (local groups first, then the global group, the channel order of the
+   * forward), a row-major H*W map that sums to 1:
+   *  - an AttnConv (local) head: its output at the query is gate_c * (sum_j w_c(j - i) v_jc + bias_c) per
+   *    channel c (gate = the tanh context-aware weights, w the depthwise kernel, v the 1x1 projection
+   *    before the depthwise conv); the map is each position's share of sum_c |gate_c w_c(j - i) v_jc| over
+   *    the head's channels (zero outside the k x k window; the bias is not drawn). No attention weights
+   *    exist here: this is a per-position contribution.
+   *  - a global head: the softmax weights over the pooled tokens, each spread evenly over the pixels its
+   *    pooling cell averages (the pixel's effective weight, as the pooled keys/values are linear in them).
+   */
+  queryPictures(x: tf.Tensor, queries: readonly number[]): { label: string; values: Float64Array }[][] {
+    if (x.rank !== 4 || x.shape[0] !== 1 || x.shape[3] !== this.dim) {
+      throw new Error(`EfficientAttention.queryPictures: expected one NHWC map [1, H, W, ${this.dim}], got [${x.shape}]`);
+    }
+    const [, h, w] = x.shape as [number, number, number, number];
+    const n = h * w;
+    for (const q of queries) {
+      if (!Number.isInteger(q) || q < 0 || q >= n) throw new Error(`EfficientAttention.queryPictures: query ${q} outside 0..${n - 1}`);
+    }
+    const dh = this.dimHead;
+    const out = queries.map(() => [] as { label: string; values: Float64Array }[]);
+    let head = 0;
+    this.localGroups.forEach(({ heads, kernelSize: k }, gi) => {
+      const ch = heads * dh;
+      const [gateT, vT] = tf.tidy(() => {
+        const qkv1 = this.qkvList[gi].forward(x); // [1, H, W, 3*ch], before the depthwise conv
+        // [1, H, W, 3*ch] -> q, k, v thirds after the depthwise conv
+        const [q, kk] = tf.split(this.convList[gi].forward(qkv1), 3, 3);
+        const gate = tf.tanh(tf.mul(this.actList[gi].forward(tf.mul(q, kk)), this.scalor)); // [1, H, W, ch]
+        return [gate, tf.slice(qkv1, [0, 0, 0, 2 * ch], [1, h, w, ch])];
+      });
+      const gate = gateT.dataSync();
+      const v = vT.dataSync();
+      gateT.dispose();
+      vT.dispose();
+      const wd = this.convList[gi].weight.dataSync(); // HWIO [k, k, 1, 3*ch]; the v kernels are channels 2ch..3ch
+      const r = Math.floor(k / 2);
+      queries.forEach((qi, idx) => {
+        const qy = Math.floor(qi / w);
+        const qx = qi % w;
+        for (let hh = 0; hh < heads; hh++) {
+          const vals = new Float64Array(n);
+          let tot = 0;
+          for (let dy = -r; dy <= r; dy++) {
+            for (let dx = -r; dx <= r; dx++) {
+              const y = qy + dy;
+              const xx = qx + dx;
+              if (y < 0 || y >= h || xx < 0 || xx >= w) continue; // zero padding
+              let s = 0;
+              for (let c = hh * dh; c < (hh + 1) * dh; c++) {
+                s += Math.abs(gate[qi * ch + c] * wd[((dy + r) * k + (dx + r)) * 3 * ch + 2 * ch + c] * v[(y * w + xx) * ch + c]);
+              }
+              vals[y * w + xx] = s;
+              tot += s;
+            }
+          }
+          if (tot > 0) for (let j = 0; j < n; j++) vals[j] /= tot;
+          out[idx].push({ label: `head ${head + hh}: AttnConv ${k}x${k}, share of |contribution|`, values: vals });
+        }
+      });
+      head += heads;
+    });
+    if (this.globalHeads !== 0) {
+      const m = this.globalHeads;
+      const ws = effectiveWindow(this.windowSize, h, w);
+      const hp = Math.ceil(h / ws);
+      const wp = Math.ceil(w / ws);
+      const l = hp * wp;
+      const globalQ = this.globalQ as Conv2d;
+      const globalKv = this.globalKv as Conv2d;
+      const attnT = tf.tidy(() => {
+        // [1, H, W, m*dh] -> [N, m, dh] -> the queries [nq, m, dh] -> [m, nq, dh]
+        const qAll = tf.reshape(globalQ.forward(x), [n, m, dh]);
+        const qs = tf.transpose(tf.gather(qAll, tf.tensor1d(Array.from(queries), 'int32'), 0), [1, 0, 2]);
+        // [1, Hp, Wp, 2*m*dh] -> [L, 2*m*dh]; k = the first half -> [L, m, dh] -> [m, L, dh]
+        const kv = tf.reshape(globalKv.forward(ceilAvgPool(x as tf.Tensor4D, ws)), [l, 2 * m * dh]);
+        const k = tf.transpose(tf.reshape(tf.slice(kv, [0, 0], [l, m * dh]), [l, m, dh]), [1, 0, 2]);
+        // [m, nq, dh] @ [m, dh, L] -> [m, nq, L], softmax over the pooled tokens
+        return tf.softmax(tf.mul(tf.matMul(qs, k, false, true), this.scalor));
+      });
+      const attn = attnT.dataSync();
+      attnT.dispose();
+      const nq = queries.length;
+      queries.forEach((_, idx) => {
+        for (let g = 0; g < m; g++) {
+          const vals = new Float64Array(n);
+          for (let y = 0; y < h; y++) {
+            for (let xx = 0; xx < w; xx++) {
+              const cy = Math.floor(y / ws);
+              const cx = Math.floor(xx / ws);
+              const count = Math.min(ws, h - cy * ws) * Math.min(ws, w - cx * ws);
+              vals[y * w + xx] = attn[(g * nq + idx) * l + cy * wp + cx] / count;
+            }
+          }
+          out[idx].push({ label: `head ${head + g}: global, softmax over ${hp}x${wp} pooled tokens`, values: vals });
+        }
+      });
+    }
+    return out;
+  }
+
   /** x: NHWC [B, H, W, dim] -> [B, H, W, dim]. */
   override forward(x: tf.Tensor): tf.Tensor4D {
     if (x.rank !== 4 || x.shape[3] !== this.dim) {

@@ -15,8 +15,9 @@
  *    CloFormer stage at 224 px).
  * Resolved constructor args: `[c, num_heads, group_split, kernel_sizes, {windowSize}]`.
  */
-import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
-import { checkChannelArg, yamlIsNone } from '@ablate/core';
+import type { BuildContext, ChannelContext, InspectOptions, Module, ModuleInspection, ModulePlugin, ModuleSpec } from '@ablate/core';
+import { checkChannelArg, DEFAULT_MAX_MAP_CELLS, poolMap, queryGrid, yamlIsNone } from '@ablate/core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { EfficientAttention } from './efficient-attention.js';
 
 const NAME = 'EfficientAttention';
@@ -94,6 +95,38 @@ export function flops(module: Module, inputShapes: number[][]): number {
   return module.flops(inputShapes[0]);
 }
 
+/**
+ * EfficientAttention's picture: for each query position (a sub-grid of the map), per head, a map over
+ * positions that sums to 1 (`EfficientAttention.queryPictures`): the global heads' attention weights
+ * (softmax over the pooled tokens, spread over the pixels each token averages); the AttnConv heads, which
+ * form no attention weights, each position's share of the |contribution| to the query's output (inside the
+ * depthwise kernel's window). Maps larger than `maxMapCells` are sum-pooled.
+ */
+export function inspect(module: Module, x: tf.Tensor, opts: InspectOptions): ModuleInspection {
+  if (!(module instanceof EfficientAttention))
+    throw new Error(`${NAME}.inspect: expected an EfficientAttention module, got ${module.typeName}`);
+  const [B, H, W] = x.shape as number[];
+  if (B !== 1) throw new Error(`${NAME}.inspect: expects one image [1, H, W, C], got shape [${x.shape}]`);
+  const grid = queryGrid(H, W, opts.maxQueries);
+  const pics = module.queryPictures(
+    x,
+    grid.map(([qy, qx]) => qy * W + qx),
+  );
+  const cells = opts.maxMapCells ?? DEFAULT_MAX_MAP_CELLS;
+  const queries = grid.map(([qy, qx], i) => ({
+    x: (qx + 0.5) / W,
+    y: (qy + 0.5) / H,
+    heads: pics[i].map((p) => ({ label: p.label, map: poolMap(p.values, H, W, cells) })),
+  }));
+  const local = module.localGroups.reduce((a, g) => a + g.heads, 0);
+  return {
+    kind: 'query-weights',
+    mapSize: [H, W],
+    note: `${module.globalHeads} global head(s): attention weights over the pooled keys, per pixel; ${local} AttnConv head(s): no weights exist, each position's share of |gate x kernel x value| (its contribution to the query); each map sums to 1`,
+    queries,
+  };
+}
+
 export const efficientAttentionSpec: ModuleSpec = {
   name: NAME,
   aliases: ['AttnConv'],
@@ -119,6 +152,7 @@ export const efficientAttentionSpec: ModuleSpec = {
     return new EfficientAttention(args[0], args[1], args[2] as number[], args[3] as number[], { windowSize: opts.windowSize ?? 'auto' });
   },
   flops,
+  inspect,
 };
 
 export const plugin: ModulePlugin = { id: '@ablate/attn-cloformer', modules: [efficientAttentionSpec] };

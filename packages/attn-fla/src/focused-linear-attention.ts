@@ -141,6 +141,58 @@ export class FocusedLinearAttention extends Layer {
   }
 
   /**
+   * The focused queries and keys and the values of tokens [B, N, C], per head: [B, heads, N, d] each
+   * (call inside a tidy).
+   */
+  private focusedHeads(x: tf.Tensor, n: number): { qh: tf.Tensor; kh: tf.Tensor; vh: tf.Tensor } {
+    const b = x.shape[0] as number;
+    const nh = this.numHeads;
+    const d = this.headDim;
+    // [B, N, C] -> [B, N, 3C] -> q, k, v: consecutive thirds of the channels, [B, N, C] each
+    const [q0, k0, v] = tf.split(this.qkv.forward(x), 3, 2);
+    const kPe = tf.add(k0, this.positionalRows(n));
+    const softplusScale = tf.softplus(this.scale);
+    const q1 = tf.div(tf.add(tf.relu(q0), 1e-6), softplusScale);
+    const k1 = tf.div(tf.add(tf.relu(kPe), 1e-6), softplusScale);
+    const qf = this.focus(q1);
+    const kf = this.focus(k1);
+    // [B, N, C] -> [B, N, heads, d] -> [B, heads, N, d]
+    const toHeads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [b, n, nh, d]), [0, 2, 1, 3]);
+    return { qh: toHeads(qf), kh: toHeads(kf), vh: toHeads(v) };
+  }
+
+  /**
+   * The linear attention's weights that the forward never forms, for pictures: for the given query tokens
+   * of one map x [1, H, W, C], w_ij = phi(q_i) . phi(k_j) * z_i with z_i = 1 / (phi(q_i) . sum_j phi(k_j) + 1e-6)
+   * ('sum'; 'mean': phi(q_i) . phi(k_j) / N with the mean of the keys), so that the attention branch's output
+   * is sum_j w_ij v_j. Returns [heads, queries.length, H*W]. The depthwise-conv branch is not included.
+   */
+  attentionWeights(x: tf.Tensor, queries: readonly number[]): tf.Tensor3D {
+    if (x.rank !== 4 || x.shape[0] !== 1 || x.shape[3] !== this.dim) {
+      throw new Error(`FocusedLinearAttention.attentionWeights: expected one NHWC map [1, H, W, ${this.dim}], got [${x.shape}]`);
+    }
+    const [, h, w, c] = x.shape as [number, number, number, number];
+    const n = h * w;
+    for (const q of queries)
+      if (!Number.isInteger(q) || q < 0 || q >= n)
+        throw new Error(`FocusedLinearAttention.attentionWeights: query ${q} outside 0..${n - 1}`);
+    return tf.tidy(() => {
+      // [1, H, W, C] -> [1, N, C]
+      const { qh, kh } = this.focusedHeads(tf.reshape(x, [1, n, c]), n);
+      // the chosen queries: [1, heads, N, d] -> [1, heads, nq, d]
+      const qs = tf.gather(qh, tf.tensor1d(Array.from(queries), 'int32'), 2);
+      const kRed = this.normalization === 'sum' ? tf.sum(kh, 2, true) : tf.mean(kh, 2, true);
+      // [1, heads, nq, d] @ [1, heads, d, 1] -> [1, heads, nq, 1]
+      const z = tf.reciprocal(tf.add(tf.matMul(qs, kRed, false, true), 1e-6));
+      // [1, heads, nq, d] @ [1, heads, d, N] -> [1, heads, nq, N]
+      let num = tf.matMul(qs, kh, false, true);
+      if (this.normalization === 'mean') num = tf.div(num, n);
+      // [1, heads, nq, N] -> [heads, nq, N]
+      return tf.reshape(tf.mul(num, z), [this.numHeads, queries.length, n]) as tf.Tensor3D;
+    });
+  }
+
+  /**
    * Tokens [B, N, C] of an H x W map (row-major, N = H*W) -> [B, N, C]. This is the official forward on
    * (B_, N, C) windows, with the dwc on the H x W map.
    */
@@ -152,19 +204,7 @@ export class FocusedLinearAttention extends Layer {
     const nh = this.numHeads;
     const d = this.headDim;
     return tf.tidy(() => {
-      // [B, N, C] -> [B, N, 3C] -> q, k, v: consecutive thirds of the channels, [B, N, C] each
-      const [q0, k0, v] = tf.split(this.qkv.forward(x), 3, 2);
-      const kPe = tf.add(k0, this.positionalRows(n));
-      const softplusScale = tf.softplus(this.scale);
-      const q1 = tf.div(tf.add(tf.relu(q0), 1e-6), softplusScale);
-      const k1 = tf.div(tf.add(tf.relu(kPe), 1e-6), softplusScale);
-      const qf = this.focus(q1);
-      const kf = this.focus(k1);
-      // [B, N, C] -> [B, N, heads, d] -> [B, heads, N, d]
-      const toHeads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [b, n, nh, d]), [0, 2, 1, 3]);
-      const qh = toHeads(qf);
-      const kh = toHeads(kf);
-      const vh = toHeads(v);
+      const { qh, kh, vh } = this.focusedHeads(x, n);
       // [B, heads, N, d] -> [B, heads, 1, d]: sum (e743f01) or mean (HEAD) of the keys
       const kRed = this.normalization === 'sum' ? tf.sum(kh, 2, true) : tf.mean(kh, 2, true);
       // z = 1 / (q . kRed + 1e-6): [B, heads, N, d] @ [B, heads, d, 1] -> [B, heads, N, 1]

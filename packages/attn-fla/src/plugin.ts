@@ -15,8 +15,18 @@
  *  - `normalization`: 'sum' (first release / tutorial, default) or 'mean' (official HEAD).
  * Resolved constructor args: `[c, {numHeads, windowSize, focusingFactor, kernelSize, normalization}]`.
  */
-import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
-import { checkChannelArg, yamlInt, yamlIsNone } from '@ablate/core';
+import type {
+  BuildContext,
+  ChannelContext,
+  HeadPicture,
+  InspectOptions,
+  Module,
+  ModuleInspection,
+  ModulePlugin,
+  ModuleSpec,
+} from '@ablate/core';
+import { checkChannelArg, DEFAULT_MAX_MAP_CELLS, poolMap, queryGrid, yamlInt, yamlIsNone } from '@ablate/core';
+import type * as tf from '@tensorflow/tfjs-core';
 import {
   FLA_NORMALIZATIONS,
   type FlaNormalization,
@@ -77,6 +87,45 @@ export function flops(module: Module, inputShapes: number[][]): number {
   return module.flops(inputShapes[0]);
 }
 
+/**
+ * FocusedLinearAttention's picture: the attention weights of each query position (a sub-grid of the map),
+ * per head. Linear attention never forms them (it computes phi(q) (phi(k)^T v)), but they exist exactly:
+ * w_ij = phi(q_i) . phi(k_j) / (phi(q_i) . sum_j' phi(k_j') + 1e-6), non-negative, summing to 1 up to the
+ * epsilon (noticeably less where the focused query is tiny; 'mean' divides both by N, so the epsilon weighs more); `FocusedLinearAttention.attentionWeights` computes them from the forward's own phi(q), phi(k).
+ * The depthwise-conv branch on v (kernel_size x kernel_size around the query, added to the output) is
+ * not part of the weights. Maps larger than `maxMapCells` are sum-pooled.
+ */
+export function inspect(module: Module, x: tf.Tensor, opts: InspectOptions): ModuleInspection {
+  if (!(module instanceof FocusedLinearAttention))
+    throw new Error(`${NAME}.inspect: expected a FocusedLinearAttention module, got ${module.typeName}`);
+  const [B, H, W] = x.shape as number[];
+  if (B !== 1) throw new Error(`${NAME}.inspect: expects one image [1, H, W, C], got shape [${x.shape}]`);
+  const grid = queryGrid(H, W, opts.maxQueries);
+  const t = module.attentionWeights(
+    x,
+    grid.map(([qy, qx]) => qy * W + qx),
+  );
+  const wts = t.dataSync(); // [heads, nq, H*W]
+  t.dispose();
+  const n = H * W;
+  const nq = grid.length;
+  const cells = opts.maxMapCells ?? DEFAULT_MAX_MAP_CELLS;
+  const queries = grid.map(([qy, qx], qi) => {
+    const heads: HeadPicture[] = [];
+    for (let h = 0; h < module.numHeads; h++) {
+      const o = (h * nq + qi) * n;
+      heads.push({ label: `head ${h}`, map: poolMap(wts.subarray(o, o + n), H, W, cells) });
+    }
+    return { x: (qx + 0.5) / W, y: (qy + 0.5) / H, heads };
+  });
+  return {
+    kind: 'query-weights',
+    mapSize: [H, W],
+    note: `attention weights phi(q).phi(k_j) / phi(q).sum phi(k) per head (sum to 1 up to the 1e-6 of the normaliser; formed for this picture, the linear forward never forms them); the ${module.kernelSize}x${module.kernelSize} depthwise conv on v is not included`,
+    queries,
+  };
+}
+
 export const focusedLinearAttentionSpec: ModuleSpec = {
   name: NAME,
   aliases: ['FLA'],
@@ -93,6 +142,7 @@ export const focusedLinearAttentionSpec: ModuleSpec = {
     return new FocusedLinearAttention(args[0], args[1] as FocusedLinearAttentionOptions);
   },
   flops,
+  inspect,
 };
 
 export const plugin: ModulePlugin = { id: '@ablate/attn-fla', modules: [focusedLinearAttentionSpec] };

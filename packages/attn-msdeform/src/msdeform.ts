@@ -224,7 +224,6 @@ abstract class MSDeformAttnBase extends Module {
     }
     const M = this.nHeads;
     const L = this.nLevels;
-    const P = this.nPoints;
     const D = C / M;
     if (spatialShapes.length !== L) throw new Error(`${who}: ${spatialShapes.length} spatial shapes given, the module has nLevels = ${L}`);
     const total = spatialShapes.reduce((a, [h, w]) => a + h * w, 0);
@@ -239,6 +238,28 @@ abstract class MSDeformAttnBase extends Module {
       // mask [N, S] -> [N, S, 1], broadcast over channels
       if (paddingMask) value = tf.where(tf.cast(tf.reshape(paddingMask, [N, S, 1]), 'bool'), tf.zerosLike(value), value);
       const v4 = tf.reshape(value, [N, S, M, D]); // [N, S, C] -> [N, S, M, D]
+      const { locations, weights } = this.sampling(query, referencePoints, spatialShapes);
+      const out = msDeformAttnCore(v4, spatialShapes, locations, weights);
+      return this.output_proj.forward(out) as tf.Tensor3D;
+    });
+  }
+
+  /**
+   * Where each query samples and with which weight: the sampling locations [N, Lq, M, L, P, 2] (normalised
+   * (x, y) of each level, align_corners false: 0 and 1 are the map's outer edges) and the attention weights
+   * [N, Lq, M, L, P] (softmax over levels and points together). Shapes are checked by the caller.
+   */
+  protected sampling(
+    query: tf.Tensor,
+    referencePoints: tf.Tensor,
+    spatialShapes: SpatialShapes,
+  ): { locations: tf.Tensor; weights: tf.Tensor } {
+    const [N, Lq] = query.shape;
+    const M = this.nHeads;
+    const L = this.nLevels;
+    const P = this.nPoints;
+    const rs = referencePoints.shape;
+    return tf.tidy(() => {
       // [N, Lq, M*L*P*2] -> [N, Lq, M, L, P*2]
       const off = tf.reshape(this.sampling_offsets.forward(query), [N, Lq, M, L, P * 2]);
       // [N, Lq, M*L*P] -> [N, Lq, M, L*P], softmax over levels and points together
@@ -267,8 +288,7 @@ abstract class MSDeformAttnBase extends Module {
         loc = tf.add(ctrT, tf.mul(tf.mul(tf.div(off, P), whT), 0.5));
       }
       // [N, Lq, M, L, P*2] -> [N, Lq, M, L, P, 2]; [N, Lq, M, L*P] -> [N, Lq, M, L, P]
-      const out = msDeformAttnCore(v4, spatialShapes, tf.reshape(loc, [N, Lq, M, L, P, 2]), tf.reshape(aw, [N, Lq, M, L, P]));
-      return this.output_proj.forward(out) as tf.Tensor3D;
+      return { locations: tf.reshape(loc, [N, Lq, M, L, P, 2]), weights: tf.reshape(aw, [N, Lq, M, L, P]) };
     });
   }
 
@@ -409,18 +429,42 @@ export class MSDeformAttn2d extends MSDeformAttnBase {
     return c;
   }
 
-  /** [B, H, W, C] -> [B, H, W, C]. */
-  forward(x: tf.Tensor): tf.Tensor4D {
+  /** The query tokens (map tokens + position embedding) and reference points of an NHWC map. */
+  private queryOf(x: tf.Tensor): { tokens: tf.Tensor3D; query: tf.Tensor3D; ref: tf.Tensor4D } {
     if (x.rank !== 4) throw new Error(`MSDeformAttn2d: expected an NHWC tensor of rank 4, got shape [${x.shape}]`);
     const [B, H, W, C] = x.shape;
     if (C !== this.dModel) throw new Error(`MSDeformAttn2d: input has ${C} channels, the module was built for ${this.dModel}`);
     const consts = this.constants(H, W);
+    const tokens = tf.reshape(x, [B, H * W, C]) as tf.Tensor3D; // [B, H, W, C] -> [B, H*W, C]
+    const query = (consts.pos ? tf.add(tokens, tf.tensor3d(consts.pos, [1, H * W, C])) : tokens) as tf.Tensor3D;
+    const ref = tf.tensor4d(consts.ref, [1, H * W, 1, 2]); // [1, Lq, n_levels = 1, (x, y)]
+    return { tokens, query, ref };
+  }
+
+  /** [B, H, W, C] -> [B, H, W, C]. */
+  forward(x: tf.Tensor): tf.Tensor4D {
     return tf.tidy(() => {
-      const tokens = tf.reshape(x, [B, H * W, C]); // [B, H, W, C] -> [B, H*W, C]
-      const query = consts.pos ? tf.add(tokens, tf.tensor3d(consts.pos, [1, H * W, C])) : tokens;
-      const ref = tf.tensor4d(consts.ref, [1, H * W, 1, 2]); // [1, Lq, n_levels = 1, (x, y)]
+      const [B, H, W, C] = x.shape;
+      const { tokens, query, ref } = this.queryOf(x);
       const out = this.attend(query, ref, tokens, [[H, W]]);
       return tf.reshape(out, [B, H, W, C]) as tf.Tensor4D; // [B, H*W, C] -> [B, H, W, C]
+    });
+  }
+
+  /**
+   * What every position of the map samples (the forward's own locations and weights, for pictures):
+   * locations [B, H*W, heads, points, 2] as (x, y) fractions of the map (0 and 1 its outer edges) and
+   * weights [B, H*W, heads, points] (softmax over the points).
+   */
+  samplingPoints(x: tf.Tensor): { locations: tf.Tensor; weights: tf.Tensor } {
+    return tf.tidy(() => {
+      const [B, H, W] = x.shape;
+      const { query, ref } = this.queryOf(x);
+      const { locations, weights } = this.sampling(query, ref, [[H, W]]);
+      const M = this.nHeads;
+      const P = this.nPoints;
+      // one level: [B, Lq, M, 1, P, 2] -> [B, Lq, M, P, 2]; [B, Lq, M, 1, P] -> [B, Lq, M, P]
+      return { locations: tf.reshape(locations, [B, H * W, M, P, 2]), weights: tf.reshape(weights, [B, H * W, M, P]) };
     });
   }
 

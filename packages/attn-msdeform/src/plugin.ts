@@ -15,8 +15,19 @@
  *    DETR's encoder layer, `with_pos_embed(src, pos)`); false: query = the map's tokens.
  * Resolved constructor args: `[c, MSDeformAttn2dOptions]`; output channels c.
  */
-import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
-import { checkChannelArg as checkChannel, yamlBool, yamlInt, yamlIsMapping, yamlIsNone } from '@ablate/core';
+import type {
+  BuildContext,
+  ChannelContext,
+  HeadPicture,
+  InspectOptions,
+  Module,
+  ModuleInspection,
+  ModulePlugin,
+  ModuleSpec,
+  WeightedPoint,
+} from '@ablate/core';
+import { checkChannelArg as checkChannel, queryGrid, yamlBool, yamlInt, yamlIsMapping, yamlIsNone } from '@ablate/core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { defaultHeads, MSDeformAttn2d, type MSDeformAttn2dOptions } from './msdeform.js';
 
 const NAME = 'MSDeformAttn';
@@ -85,6 +96,48 @@ export function flops(module: Module, inputShapes: number[][]): number {
   return module.flops(inputShapes[0]);
 }
 
+/**
+ * MSDeformAttn's picture: for each query position (a sub-grid of the map), per head, its sampling points
+ * (the query's reference point, the pixel centre, plus the learned offsets `sampling_offsets(query)`,
+ * in pixels of the map) with their attention weights (softmax over the head's points). Unlike DAttention's
+ * points, these differ per query. Points are fractions of the map (align_corners false: 0 and 1 are its
+ * outer edges); points outside the map read zeros (grid_sample zero padding) and are drawn where they fall.
+ */
+export function inspect(module: Module, x: tf.Tensor, opts: InspectOptions): ModuleInspection {
+  if (!(module instanceof MSDeformAttn2d)) throw new Error(`${NAME}.inspect: expected an MSDeformAttn2d module, got ${module.typeName}`);
+  const [B, H, W] = x.shape as number[];
+  if (B !== 1) throw new Error(`${NAME}.inspect: expects one image [1, H, W, C], got shape [${x.shape}]`);
+  const s = module.samplingPoints(x);
+  const loc = s.locations.dataSync(); // [1, H*W, heads, points, 2] (x, y)
+  const wts = s.weights.dataSync(); // [1, H*W, heads, points]
+  s.locations.dispose();
+  s.weights.dispose();
+  const M = module.nHeads;
+  const P = module.nPoints;
+  const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
+  const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
+  const queries = queryGrid(H, W, opts.maxQueries).map(([qy, qx]) => {
+    const q = qy * W + qx;
+    const heads: HeadPicture[] = [];
+    for (let m = 0; m < M; m++) {
+      const pts: WeightedPoint[] = [];
+      for (let p = 0; p < P; p++) {
+        const o = (q * M + m) * P + p;
+        pts.push([r4(loc[o * 2]), r4(loc[o * 2 + 1]), r6(wts[o])]);
+      }
+      pts.sort((a, b) => b[2] - a[2]);
+      heads.push({ label: `head ${m}`, points: pts.slice(0, opts.maxPoints) });
+    }
+    return { x: (qx + 0.5) / W, y: (qy + 0.5) / H, heads };
+  });
+  return {
+    kind: 'sampling-points',
+    mapSize: [H, W],
+    note: `${M} heads x ${P} points per query (pixel-centre reference point + offsets learned from the query); weight = the head's softmax over its points`,
+    queries,
+  };
+}
+
 export const msDeformAttnSpec: ModuleSpec = {
   name: NAME,
   aliases: ['MSDeformAttn2d', 'MSDeformableAttention'],
@@ -99,6 +152,7 @@ export const msDeformAttnSpec: ModuleSpec = {
     return new MSDeformAttn2d(c, opts ?? {});
   },
   flops,
+  inspect,
 };
 
 export const plugin: ModulePlugin = { id: '@ablate/attn-msdeform', modules: [msDeformAttnSpec] };

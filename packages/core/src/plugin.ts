@@ -10,6 +10,9 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Module } from './nn/module.js';
+import type { HeadPicture, ModuleInspection, WeightedPoint } from './picture.js';
+
+export type { HeadPicture, ModuleInspection, WeightedPoint };
 
 /** What a module spec may know while inferring channels. */
 export interface ChannelContext {
@@ -71,32 +74,35 @@ export interface InspectOptions {
   maxQueries: number;
   /** Per query and head, at most this many points (the largest weights). */
   maxPoints: number;
+  /** A map over positions has at most this many cells (larger maps are sum-pooled; default 256, see `poolMap`). */
+  maxMapCells?: number;
+  /** At most this many query-independent maps (default 16). */
+  maxMaps?: number;
 }
 
-/** A point on the module's input map: x, y as fractions of the map's width/height (0..1), and its weight. */
-export type WeightedPoint = [x: number, y: number, weight: number];
-
-/** What one head shows for one query: sampled points and/or a map over positions. */
-export interface HeadPicture {
-  label: string;
-  points?: WeightedPoint[];
-  /** Row-major [size[0] x size[1]] values over the map (attention weights or contributions). */
-  map?: { size: [number, number]; values: number[] };
-}
+export const DEFAULT_MAX_MAP_CELLS = 256;
+export const DEFAULT_MAX_MAPS = 16;
 
 /**
- * A module's picture of itself (JSON, drawn by the dashboard over the input image; the map covers the
- * letterboxed image). `queries`: per query position the heads' pictures (DAttention's sampling points,
- * MSDeformAttn's, linear attention's per-query weights); `maps`: query-independent maps (A2's gather maps).
+ * A row-major H x W map reduced to at most `maxCells` cells by summing k x k blocks (k the smallest
+ * integer that fits; ceil mode: the last row/column of blocks may be partial), so weights that sum to 1
+ * still do. Values rounded to 6 decimals. Unchanged (but rounded) when it already fits.
  */
-export interface ModuleInspection {
-  kind: 'sampling-points' | 'attention-maps' | 'query-weights';
-  /** [H, W] of the module's input map. */
-  mapSize: [number, number];
-  /** One line on what is drawn (units, what the weight means). */
-  note: string;
-  queries?: { x: number; y: number; heads: HeadPicture[] }[];
-  maps?: { label: string; size: [number, number]; values: number[] }[];
+export function poolMap(
+  values: ArrayLike<number>,
+  h: number,
+  w: number,
+  maxCells = DEFAULT_MAX_MAP_CELLS,
+): { size: [number, number]; values: number[] } {
+  if (values.length !== h * w) throw new Error(`poolMap: ${values.length} values for a ${h}x${w} map`);
+  if (!(maxCells >= 1)) throw new Error(`poolMap: maxCells must be >= 1, got ${maxCells}`);
+  let k = 1;
+  while (Math.ceil(h / k) * Math.ceil(w / k) > maxCells) k++;
+  const hp = Math.ceil(h / k);
+  const wp = Math.ceil(w / k);
+  const out = new Float64Array(hp * wp);
+  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) out[Math.floor(i / k) * wp + Math.floor(j / k)] += values[i * w + j];
+  return { size: [hp, wp], values: Array.from(out, (v) => Math.round(v * 1e6) / 1e6) };
 }
 
 /** Query positions (row, col) of a regular sub-grid of an H x W map with at most `max` cells. */

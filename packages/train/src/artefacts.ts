@@ -14,6 +14,7 @@
  *    truth and predictions (val NMS: conf 0.001, so the dashboard's slider can filter);
  *  - per inserted plugin module and image: the feature-map energy (mean |activation| over channels)
  *    before and after it, and the module's own picture when its spec implements `inspect`.
+ * The JSON's format (types and version) is @ablate/tracker's `Artefacts` (the tracker owns what is stored).
  * Everything comes from `best.safetensors` in the checkpoint folder; `artefacts/artefacts.json` records
  * the epoch and fitness it was made from, and a second call with the same best weights returns it
  * unchanged (a re-run does not redo it).
@@ -23,19 +24,26 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ModuleInspection } from '@ablate/core';
 import { loadSafetensorsFile, toTfTensor } from '@ablate/core';
 import { DataLoader, type DetectionDataset, encodePng, type Label, type SampleSource } from '@ablate/data';
 import { apPerClass, DetectionMetrics, smooth } from '@ablate/metrics';
+import {
+  ARTEFACTS_DIR,
+  ARTEFACTS_FILE,
+  ARTEFACTS_FORMAT,
+  type ArtefactCurve,
+  type Artefacts,
+  type ModuleArtefact,
+} from '@ablate/tracker/artefacts';
 import type { DetectionModel } from '@ablate/yolov8';
 import * as tf from '@tensorflow/tfjs-core';
 import { BEST } from './checkpoint.js';
 import type { ValSettings } from './settings.js';
 import { type BatchSource, type ValImage, validateBatches } from './validate.js';
 
-export const ARTEFACTS_FORMAT = 'ablate-artefacts-v1';
-export const ARTEFACTS_DIR = 'artefacts';
-export const ARTEFACTS_FILE = 'artefacts.json';
+/** The format, re-exported for the trainer's users (defined by @ablate/tracker, which owns what is stored). */
+export { ARTEFACTS_DIR, ARTEFACTS_FILE, ARTEFACTS_FORMAT, type ArtefactCurve, type Artefacts, type ModuleArtefact };
+
 /** Validation images kept (the first N by file order). */
 export const ARTEFACT_IMAGES = 16;
 /** Predictions kept per image (highest confidence first; validation's max_det is 300). */
@@ -43,70 +51,6 @@ const MAX_PREDICTIONS = 300;
 const HIST_BINS = 20;
 /** Training images whose labels are counted (a bound on the work for large data sets). */
 const MAX_LABEL_IMAGES = 50_000;
-
-export interface ArtefactCurve {
-  cls: number;
-  name: string;
-  values: number[];
-}
-
-export interface ModuleArtefact {
-  /** Layer index in the model. */
-  layer: number;
-  module: string;
-  /** Per stored image (same order as `images`): energy maps and the module's picture. */
-  images: {
-    energyBefore: { size: [number, number]; values: number[] };
-    energyAfter: { size: [number, number]; values: number[] };
-    picture: ModuleInspection | null;
-    /** Why there is no picture (the spec has no `inspect`, or it failed). */
-    pictureError?: string;
-  }[];
-}
-
-export interface Artefacts {
-  format: typeof ARTEFACTS_FORMAT;
-  /** 1-based epoch of the best weights, and their fitness. */
-  epoch: number;
-  fitness: number;
-  imgsz: number;
-  names: string[];
-  /** The metrics of this pass (equal to the best epoch's validation). */
-  metrics: { precision: number; recall: number; map50: number; map50_95: number; processed: boolean };
-  /** null when the validation set has no labels. */
-  pr: { x: number[]; classes: (ArtefactCurve & { ap50: number; nGt: number; curve: boolean })[]; all: number[]; map50: number } | null;
-  confidence: {
-    x: number[];
-    p: ArtefactCurve[];
-    r: ArtefactCurve[];
-    f1: ArtefactCurve[];
-    /** plot_mc_curve's "all classes" curves (mean over classes, smoothed 0.05). */
-    all: { p: number[]; r: number[]; f1: number[] };
-    /** Confidence where P and R are read (ap_per_class: argmax of the F1 mean smoothed 0.1) and the F1 there. */
-    bestF1: { conf: number; f1: number };
-  } | null;
-  confusion: { conf: number; iou: number; labels: string[]; matrix: number[][] };
-  labels: {
-    images: number;
-    boxes: number;
-    classCounts: number[];
-    /** HIST_BINS x HIST_BINS counts over normalised centre (x, y) and (width, height); row = y / height. */
-    xy: number[][];
-    wh: number[][];
-    /** Counted images (at most MAX_LABEL_IMAGES). */
-    truncated: boolean;
-  };
-  images: {
-    index: number;
-    file: string;
-    source: string;
-    size: [number, number];
-    gt: number[][];
-    pred: number[][];
-  }[];
-  modules: ModuleArtefact[];
-  seconds: number;
-}
 
 export interface ArtefactOptions {
   checkpointDir: string;

@@ -9,22 +9,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Tracker } from '@ablate/tracker';
+import { ARTEFACTS_FILE, ARTEFACTS_FORMAT, type Artefacts } from '@ablate/tracker/artefacts';
 import type { FastifyInstance } from 'fastify';
-import type { ArtefactsData, ImagePictures, TrialArtefacts } from '../common/artefacts.js';
+import type { ImagePictures, TrialArtefacts } from '../common/artefacts.js';
 import { HttpError, type Queries } from './queries.js';
 
 /** Larger artefact files are refused (the trainer writes a few MB at most). */
 export const MAX_ARTEFACT_BYTES = 64 * 1024 * 1024;
 const MAX_IMAGE_BYTES = 16 * 1024 * 1024;
-const FORMAT = 'ablate-artefacts-v1';
+const FORMAT = ARTEFACTS_FORMAT;
 const IMAGE_NAME = /^val-\d{2,4}\.png$/;
 
-interface RawModule {
-  layer: number;
-  module: string;
-  images: ImagePictures['modules'][number][];
-}
-type RawArtefacts = Omit<ArtefactsData, 'modules'> & { modules: RawModule[] };
+/** The stored JSON (@ablate/tracker's format). */
+type RawArtefacts = Artefacts;
 
 interface Loaded {
   dir: string;
@@ -49,7 +46,7 @@ export function registerArtefactRoutes(app: FastifyInstance, opts: { dbFile: str
       };
     }
     const dir = path.resolve(dbDir, ref.dir);
-    const file = path.join(dir, 'artefacts.json');
+    const file = path.join(dir, ARTEFACTS_FILE);
     let st: fs.Stats;
     try {
       st = fs.statSync(file);

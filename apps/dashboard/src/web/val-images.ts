@@ -196,17 +196,52 @@ export function nearestQuery(p: ModuleInspection, x: number, y: number): number 
   return best;
 }
 
+/** What a picture canvas shows: the chosen query's heads (all, or one), or one query-independent map. */
+export type PictureView = { kind: 'query'; head: number | 'all' } | { kind: 'map'; index: number };
+
+/** The views a picture offers, with their labels, for the selector. */
+export function pictureViews(p: ModuleInspection): { view: PictureView; label: string }[] {
+  const out: { view: PictureView; label: string }[] = [];
+  const heads = p.queries?.[0]?.heads ?? [];
+  if (heads.length) {
+    out.push({
+      view: { kind: 'query', head: 'all' },
+      label: heads.length > 1 ? `clicked query: all ${heads.length} heads` : 'clicked query',
+    });
+    if (heads.length > 1)
+      heads.forEach((hp, i) => {
+        out.push({ view: { kind: 'query', head: i }, label: `clicked query: ${hp.label}` });
+      });
+  }
+  (p.maps ?? []).forEach((m, i) => {
+    out.push({ view: { kind: 'map', index: i }, label: m.label });
+  });
+  return out;
+}
+
+/** Paints a row-major map over the whole canvas, alpha by value relative to its maximum. */
+function paintMap(ctx: CanvasRenderingContext2D, m: { size: [number, number]; values: number[] }, w: number, hgt: number): void {
+  const [mh, mw] = m.size;
+  const mx = Math.max(1e-12, ...m.values);
+  for (let i = 0; i < mh; i++)
+    for (let j = 0; j < mw; j++) {
+      ctx.fillStyle = `rgba(255, 200, 0, ${(0.85 * m.values[i * mw + j]) / mx})`;
+      ctx.fillRect((j * w) / mw, (i * hgt) / mh, w / mw, hgt / mh);
+    }
+}
+
 /**
- * Draws a module picture over the image: for `queries`, the chosen query (a cross) and each head's
- * points (radius by weight relative to the head's largest) or maps; for `maps`, the chosen map.
- * Returns the number of points drawn.
+ * Draws a module picture over the image. A query view: the chosen query (a cross) with each head's points
+ * (radius by weight relative to the head's largest) and maps (one head's map, or for all heads their mean,
+ * so heads do not paint over each other); a map view: that map. Sets `data-points` and `data-maps` on the
+ * canvas (what was drawn) and returns the number of points drawn.
  */
 export function drawPicture(
   canvas: HTMLCanvasElement,
   img: HTMLImageElement | null,
   p: ModuleInspection,
   query: number,
-  head: number | 'all',
+  view: PictureView,
 ): number {
   const ctx = canvas.getContext('2d');
   if (!ctx) return 0;
@@ -218,20 +253,23 @@ export function drawPicture(
   ctx.fillStyle = 'rgba(0, 0, 0, 0.35)';
   ctx.fillRect(0, 0, w, hgt);
   let drawn = 0;
+  let maps = 0;
   const q = p.queries?.[query];
-  if (q) {
-    q.heads.forEach((hp, hi) => {
-      if (head !== 'all' && head !== hi) return;
+  if (view.kind === 'query' && q) {
+    const shown = q.heads.map((hp, hi) => ({ hp, hi })).filter((e) => view.head === 'all' || view.head === e.hi);
+    const withMaps = shown.filter((e) => e.hp.map);
+    if (withMaps.length) {
+      const size = withMaps[0].hp.map!.size;
+      const values = new Array<number>(size[0] * size[1]).fill(0);
+      for (const e of withMaps)
+        e.hp.map!.values.forEach((v, i) => {
+          values[i] += v / withMaps.length;
+        });
+      paintMap(ctx, { size, values }, w, hgt);
+      maps = withMaps.length;
+    }
+    for (const { hp, hi } of shown) {
       const col = HEAD_COLORS[hi % HEAD_COLORS.length];
-      if (hp.map) {
-        const [mh, mw] = hp.map.size;
-        const mx = Math.max(1e-12, ...hp.map.values);
-        for (let i = 0; i < mh; i++)
-          for (let j = 0; j < mw; j++) {
-            ctx.fillStyle = `rgba(255, 200, 0, ${(0.8 * hp.map.values[i * mw + j]) / mx})`;
-            ctx.fillRect((j * w) / mw, (i * hgt) / mh, w / mw, hgt / mh);
-          }
-      }
       const pts = hp.points ?? [];
       const mx = Math.max(1e-12, ...pts.map((t) => t[2]));
       for (const [x, y, wt] of pts) {
@@ -246,7 +284,7 @@ export function drawPicture(
         ctx.stroke();
         drawn++;
       }
-    });
+    }
     ctx.strokeStyle = '#fff';
     ctx.lineWidth = 2;
     const cx = q.x * w;
@@ -257,17 +295,12 @@ export function drawPicture(
     ctx.moveTo(cx, cy - 8);
     ctx.lineTo(cx, cy + 8);
     ctx.stroke();
-  } else if (p.maps?.length) {
-    const m = p.maps[head === 'all' ? 0 : Math.min(head, p.maps.length - 1)];
-    const [mh, mw] = m.size;
-    const mx = Math.max(1e-12, ...m.values);
-    for (let i = 0; i < mh; i++)
-      for (let j = 0; j < mw; j++) {
-        ctx.fillStyle = `rgba(255, 200, 0, ${(0.85 * m.values[i * mw + j]) / mx})`;
-        ctx.fillRect((j * w) / mw, (i * hgt) / mh, w / mw, hgt / mh);
-      }
+  } else if (view.kind === 'map' && p.maps?.[view.index]) {
+    paintMap(ctx, p.maps[view.index], w, hgt);
+    maps = 1;
   }
   canvas.setAttribute('data-points', String(drawn));
+  canvas.setAttribute('data-maps', String(maps));
   return drawn;
 }
 
@@ -337,15 +370,23 @@ export async function attentionPanel(
         energy,
       );
     }
-    let head: number | 'all' = 'all';
+    const views = pictureViews(p);
+    let view: PictureView = views[0]?.view ?? { kind: 'query', head: 'all' };
     let query = nearestQuery(p, state.qx, state.qy);
     const info = h('div', { class: 'muted small', 'data-testid': 'attention-info' });
     const redraw = () => {
-      const n = drawPicture(canvas, img, p, query, head);
+      const n = drawPicture(canvas, img, p, query, view);
       const q = p.queries?.[query];
-      info.textContent = q
-        ? `query at (${(q.x * p.mapSize[1] - 0.5).toFixed(0)}, ${(q.y * p.mapSize[0] - 0.5).toFixed(0)}) of the ${p.mapSize[0]}x${p.mapSize[1]} map; ${n} points drawn`
-        : `${p.maps?.length ?? 0} maps`;
+      if (view.kind === 'map') {
+        const m = p.maps?.[view.index];
+        info.textContent = m ? `${m.label}: ${m.size[0]}x${m.size[1]} cells over the ${p.mapSize[0]}x${p.mapSize[1]} map` : '';
+      } else if (q) {
+        const at = `query at (${(q.x * p.mapSize[1] - 0.5).toFixed(0)}, ${(q.y * p.mapSize[0] - 0.5).toFixed(0)}) of the ${p.mapSize[0]}x${p.mapSize[1]} map`;
+        const maps = Number(canvas.getAttribute('data-maps'));
+        info.textContent = maps
+          ? `${at}; ${maps > 1 ? `mean of ${maps} heads' maps` : 'one map'}${n ? `, ${n} points drawn` : ''}`
+          : `${at}; ${n} points drawn`;
+      } else info.textContent = 'no query positions stored';
     };
     canvas.addEventListener('click', (ev) => {
       const r = canvas.getBoundingClientRect();
@@ -353,24 +394,21 @@ export async function attentionPanel(
       const y = (ev.clientY - r.top) / r.height;
       query = nearestQuery(p, x, y);
       state.onQuery?.(x, y);
+      if (view.kind === 'map' && p.queries?.length) view = views[0].view;
+      sel.value = String(views.findIndex((v) => JSON.stringify(v.view) === JSON.stringify(view)));
       redraw();
     });
-    const nHeads = p.queries?.[0]?.heads.length ?? p.maps?.length ?? 0;
     const sel = h(
       'select',
       {
         'data-testid': 'attention-head',
         onchange: (e: Event) => {
-          const v = (e.target as HTMLSelectElement).value;
-          head = v === 'all' ? 'all' : Number(v);
+          view = views[Number((e.target as HTMLSelectElement).value)]?.view ?? view;
           redraw();
         },
       },
-      h('option', { value: 'all' }, p.queries ? 'all heads' : 'map 0'),
-      Array.from({ length: nHeads }, (_, i) =>
-        h('option', { value: String(i) }, p.queries?.[0]?.heads[i]?.label ?? p.maps?.[i]?.label ?? `#${i}`),
-      ),
-    );
+      views.map((v, i) => h('option', { value: String(i) }, v.label)),
+    ) as HTMLSelectElement;
     redraw();
     return h(
       'div',
