@@ -336,7 +336,9 @@ describe('exports', () => {
     for (const v of seedValues) {
       const mine = rows.filter((x) => x.module === v.module && x.position === v.position);
       expect(v.seeds.length, variantKey(v.module, v.position)).toBe(mine.length);
-      v.seeds.forEach((seed, i) => expect(v.values[i]).toBe(mine.find((x) => x.seed === seed)?.map50_95));
+      v.seeds.forEach((seed, i) => {
+        expect(v.values[i]).toBe(mine.find((x) => x.seed === seed)?.map50_95);
+      });
       const a = v.module === null ? analysis.baseline : analysis.variants.find((x) => x.module === v.module && x.position === v.position);
       // the interval is the t-interval of these values
       expect(a?.summary).toEqual(describeSeeds(v.values));
