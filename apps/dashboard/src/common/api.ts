@@ -113,7 +113,7 @@ export interface EpochRow {
   map50_95: number | null;
   fitness: number | null;
   seconds: number | null;
-  /** Validation losses (NULL for epochs stored before migration 7). */
+  /** Validation losses (NULL for epochs stored before migration 5). */
   val_box_loss: number | null;
   val_cls_loss: number | null;
   val_dfl_loss: number | null;
@@ -139,6 +139,25 @@ export interface TrialDetail {
   coco: {
     stats: Record<string, number | null>;
     perClass: { class_id: number; name: string | null; ap: number | null; n_gt: number }[];
+  } | null;
+  /**
+   * The checkpoint the trial started from and what of it was transferred into the variant (migration 5);
+   * null when trained from scratch.
+   */
+  pretrained: {
+    file: string;
+    sha256: string | null;
+    /** null until the trial has started. */
+    transfer: {
+      transferred: number;
+      total: number;
+      parameters: number;
+      expected: number;
+      notTransferred: { name: string; reason: string }[];
+      initialised: string[];
+      summary: string;
+      warning: string | null;
+    } | null;
   } | null;
   stamp: string;
 }
@@ -175,16 +194,27 @@ export interface CellComparison {
   note: string | null;
 }
 
+/** n, mean, sample std and the 95% t-interval of the mean over seeds (@ablate/stats' Summary; null where undefined). */
+export interface SeedSummary {
+  n: number;
+  mean: number | null;
+  std: number | null;
+  ci95: [number, number] | null;
+}
+
 /** GET /api/sweeps/:name/stats?metric=&test= */
 export interface SweepStatsAnswer {
   analysis: {
     test: 'auto' | 'paired' | 'welch';
     alpha: number;
     power: number;
-    variants: { module: string; position: string | null; summary: { n: number }; comparison: CellComparison | null }[];
+    baseline: { summary: SeedSummary } | null;
+    variants: { module: string; position: string | null; summary: SeedSummary; comparison: CellComparison | null }[];
     noiseFloor: { std: number; n: number; detectableDelta: number | null } | null;
     messages: string[];
   };
   /** The baseline's value per seed (ok trials). */
   baselineValues: { seed: number; value: number }[];
+  /** Every variant's values by seed (ok trials; the baseline first, module null). */
+  seedValues: { module: string | null; position: string | null; seeds: number[]; values: number[] }[];
 }

@@ -101,7 +101,7 @@ function variantWhere(vs: VariantRef[], alias: string): { sql: string; params: (
   };
 }
 
-/** The validation-loss columns of `epochs` (migration 7), or NULLs on a database from before them (read-only: never migrated here). */
+/** The validation-loss columns of `epochs` (migration 5), or NULLs on a database from before them (read-only: never migrated here). */
 function valLossColumns(db: DB): string {
   const have = new Set((db.prepare('PRAGMA table_info(epochs)').all() as { name: string }[]).map((c) => c.name));
   return ['val_box_loss', 'val_cls_loss', 'val_dfl_loss'].map((c) => (have.has(c) ? c : `NULL AS ${c}`)).join(', ');
@@ -334,7 +334,7 @@ export class Queries {
     const b = sweep
       ? (this.st.baselineOf.get(sweep, t.seed) as { id: string; seed: number; model_yaml: string | null } | undefined)
       : undefined;
-    const { config_json, summary_json, provenance_json, module_args, model_yaml, ...rest } = t;
+    const { config_json, summary_json, provenance_json, module_args, model_yaml, transfer_json, ...rest } = t;
     return {
       trial: rest as TrialDetail['trial'],
       config: parseJson(config_json),
@@ -348,6 +348,14 @@ export class Queries {
       epochs: this.epochs(id),
       baselineCurves: sweep && b && !isBaseline ? this.curves(sweep, [{ module: null, position: null }])[0] : null,
       coco: this.coco(id),
+      pretrained:
+        typeof t.pretrained === 'string'
+          ? {
+              file: t.pretrained,
+              sha256: (t.pretrained_sha256 as string | null) ?? null,
+              transfer: parseJson(transfer_json as string | null) as NonNullable<TrialDetail['pretrained']>['transfer'],
+            }
+          : null,
       stamp: this.stamp(),
     };
   }

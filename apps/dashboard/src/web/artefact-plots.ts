@@ -71,7 +71,7 @@ export function resultsCharts(container: HTMLElement, epochs: EpochRow[]): Chart
     const b = box(`results-${key}`, 'diag-small');
     container.appendChild(b.el);
     const ys = epochs.map((e) => (e[key] as number | null) ?? null);
-    // validation losses are NULL for epochs stored before the tracker kept them (migration 7)
+    // validation losses are NULL for epochs stored before the tracker kept them (migration 5)
     const text = ys.some((y) => y !== null) ? title : `${title} (not stored for this trial)`;
     charts.push(
       new Chart(b.canvas, {

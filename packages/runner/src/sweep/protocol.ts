@@ -39,7 +39,7 @@ export interface EpochMsg {
   map50_95: number;
   fitness: number;
   seconds: number;
-  /** Validation losses [box, cls, dfl] (absent in reports replayed from a checkpoint written before they existed). */
+  /** Validation losses [box, cls, dfl] of the EMA model. */
   valLoss?: [number, number, number];
 }
 
