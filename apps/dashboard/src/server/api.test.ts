@@ -186,7 +186,7 @@ describe('trial page data', () => {
       .get(SWEEP, row.seed) as Record<string, string>;
     const eps = db
       .prepare(
-        'SELECT epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds FROM epochs WHERE trial_id = ? ORDER BY epoch',
+        'SELECT epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds, val_box_loss, val_cls_loss, val_dfl_loss FROM epochs WHERE trial_id = ? ORDER BY epoch',
       )
       .all(row.trial_id);
     db.close();
