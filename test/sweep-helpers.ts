@@ -9,6 +9,7 @@ import { deflateSync } from 'node:zlib';
 
 export const root = path.resolve(import.meta.dirname, '..');
 export const cli = path.join(root, 'packages/runner/dist/cli/sweep.js');
+export const workerCli = path.join(root, 'packages/runner/dist/cli/worker.js');
 export const smoke = path.join(root, 'experiments/smoke.yaml');
 
 type Database = {
@@ -35,7 +36,12 @@ export interface Run {
 }
 
 export function sweep(args: string[], env: Record<string, string> = {}): Run {
-  const proc = spawn(process.execPath, [cli, ...args], {
+  return spawnCli(cli, args, env);
+}
+
+/** A built CLI (sweep.js, worker.js) as a child process, its output collected. */
+export function spawnCli(script: string, args: string[], env: Record<string, string> = {}): Run {
+  const proc = spawn(process.execPath, [script, ...args], {
     cwd: root,
     env: { ...process.env, INIT_CWD: root, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,6 +9,9 @@
  *   sweep_trials  which sweeps a trial belongs to (an identical trial, e.g. the baseline, is shared)
  *   epochs        one row per trial and epoch: losses, learning rate, validation metrics, seconds
  *
+ * Trial leases (migration 6): a runner claims a trial (`Tracker.claimTrial`: status check and lease in
+ * one transaction), keeps the lease alive with heartbeats, and a lease that expired is taken over.
+ *
  * View `results` (a contract read by the dashboard and by users' own SQL): one row per (sweep, trial)
  * with at least sweep, trial_id, module, position, seed, status, map50, map50_95, precision, recall,
  * fitness, fps, latency_ms, params, gflops, epochs, train_seconds, error. The baseline has module and
@@ -140,6 +143,17 @@ FROM sweep_trials st JOIN trials t ON t.id = st.trial_id;
 
 `,
   },
+  {
+    version: 6,
+    name: 'trial leases (one trial, one runner) and where a trial ran',
+    sql: `
+ALTER TABLE trials ADD COLUMN lease_owner TEXT;
+ALTER TABLE trials ADD COLUMN lease_expires INTEGER;
+ALTER TABLE trials ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN runner TEXT;
+`,
+  },
 ];
 
 /** The `results` view's columns, in order: [column name, SQL expression over sweep_trials st / trials t]. */
@@ -172,6 +186,11 @@ export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['error', 't.error'],
   ['started_at', 't.started_at'],
   ['finished_at', 't.finished_at'],
+  // migration 6: which runner trained it (`local` or a queue worker's host:pid), how many times a
+  // runner started it, and how many of those were restarts from scratch (a lost worker, no shared checkpoint).
+  ['runner', 't.runner'],
+  ['runs', 't.runs'],
+  ['restarts', 't.restarts'],
 ];
 
 /** The CREATE VIEW statement of `results`, from RESULTS_COLUMNS. */

@@ -4,9 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
-import { RESULTS_COLUMNS as VIEW_COLUMNS } from './schema.js';
+import { MIGRATIONS, RESULTS_COLUMNS as VIEW_COLUMNS } from './schema.js';
 import { Tracker } from './tracker.js';
 
+const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-')), 'sub', 'ablate.db');
 
 const RESULTS_COLUMNS = [
@@ -35,13 +36,13 @@ describe('Tracker', () => {
     const file = tmp();
     const t = new Tracker(file);
     expect(t.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(t.schemaVersion()).toBe(1);
+    expect(t.schemaVersion()).toBe(LATEST);
     expect(t.migrate()).toEqual([]);
     const cols = (t.db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
     for (const c of RESULTS_COLUMNS) expect(cols).toContain(c);
     t.close();
     const again = new Tracker(file);
-    expect(again.schemaVersion()).toBe(1);
+    expect(again.schemaVersion()).toBe(LATEST);
     again.close();
   });
 
@@ -136,6 +137,35 @@ describe('Tracker', () => {
     t.close();
   });
 
+  test('claimTrial: status check and lease in one transaction; a live lease refuses, an expired one is taken over; ends release it', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's', config: {} });
+    for (const id of ['a', 'b']) t.addTrial('s', { id, module: null, position: null, seed: 0, config: {} }, 0);
+    const c1 = t.claimTrial('a', 'one', 1000, { now: 10_000, runner: 'local' });
+    expect(c1.claimed).toBe(true);
+    expect(c1.row).toMatchObject({ status: 'running', lease_owner: 'one', lease_expires: 11_000, runs: 1, runner: 'local' });
+    // Another owner while the lease lives: refused; its own owner again: fine (no second run counted as new owner).
+    expect(t.claimTrial('a', 'two', 1000, { now: 10_500 })).toMatchObject({ claimed: false, reason: 'leased' });
+    // Heartbeat: the lease moves on; a lease someone else holds is reported lost.
+    expect(t.renewLeases(['a', 'b'], 'one', 1000, 10_900)).toEqual(['b']);
+    expect(t.claimTrial('a', 'two', 1000, { now: 11_500 })).toMatchObject({ claimed: false, reason: 'leased' });
+    // Expired (the owner died without a word): taken over.
+    const c2 = t.claimTrial('a', 'two', 1000, { now: 12_000 });
+    expect(c2).toMatchObject({ claimed: true, row: { lease_owner: 'two', runs: 2 } });
+    t.finishTrial('a', { map50: 0.5 });
+    expect(t.getTrial('a')).toMatchObject({ status: 'ok', lease_owner: null, lease_expires: null });
+    expect(t.claimTrial('a', 'three', 1000)).toMatchObject({ claimed: false, reason: 'ok' });
+    t.claimTrial('b', 'one', 1000);
+    t.failTrial('b', 'boom');
+    expect(t.claimTrial('b', 'two', 1000)).toMatchObject({ claimed: false, reason: 'failed' });
+    expect(t.claimTrial('b', 'two', 1000, { retryFailed: true }).claimed).toBe(true);
+    t.noteRerun('b', true, 'host:1');
+    expect(t.getTrial('b')).toMatchObject({ runs: 3, restarts: 1, runner: 'host:1' });
+    t.interruptTrial('b', 'stop');
+    expect(t.getTrial('b')).toMatchObject({ status: 'interrupted', lease_owner: null });
+    t.close();
+  });
+
   test('read-only opening refuses writes and missing files; a newer schema is refused', () => {
     const file = tmp();
     const w = new Tracker(file);
@@ -148,7 +178,7 @@ describe('Tracker', () => {
     const db = new Database(file);
     db.prepare('INSERT INTO schema_migrations VALUES (99, ?, ?)').run('future', 'x');
     db.close();
-    expect(() => new Tracker(file)).toThrow(/schema version 99, newer than this program knows \(1\)/);
+    expect(() => new Tracker(file)).toThrow(new RegExp(`schema version 99, newer than this program knows \\(${LATEST}\\)`));
   });
 
   test("clearEpochs forgets a fresh start's epochs; unlinkOtherTrials keeps the trials; finishedCosts lists ok trials", () => {

@@ -13,7 +13,7 @@ import type { TrialFinish } from '@ablate/tracker';
 import type { FromWorker, ToWorker, TrialJob } from './protocol.js';
 import { handleReport, type Scheduler, type SchedulerContext, trialLabel } from './scheduler.js';
 import type { TrialSpec } from './trials.js';
-import type { TrialOutcome } from './writer.js';
+import { SweepWriter, type TrialOutcome } from './writer.js';
 
 /** Training results of a trial whose FPS is still to be measured (parallel workers). */
 interface Trained {
@@ -86,14 +86,22 @@ export class LocalPool implements Scheduler {
   }
 
   /** Runs one trial in a worker process and stores everything it reports. */
-  private runOne(t: TrialSpec, slot: number, mode: TrialJob['mode'], benchOf?: TrialFinish): Promise<TrialOutcome> {
+  private async runOne(t: TrialSpec, slot: number, mode: TrialJob['mode'], benchOf?: TrialFinish): Promise<TrialOutcome | 'skipped'> {
     const { ctx } = this;
     const { writer, progress } = ctx;
     const checkpointDir = path.join(path.dirname(ctx.dbFile), 'checkpoints', t.id);
-    const row = writer.getTrial(t.id);
-    const resume = row?.status === 'interrupted' && fs.existsSync(path.join(checkpointDir, 'last.safetensors'));
     const label = trialLabel(t);
+    let resume = false;
     if (mode !== 'bench') {
+      // One trial, one runner: another sweep on this database may have finished or started it since it was planned.
+      const c = writer.claim(t, 'local');
+      if (!c.claimed) {
+        progress.log(`trial ${t.id} ${label}: ${SweepWriter.refusal(c.reason)}: skipped`);
+        progress.trialEnded(slot, true);
+        return 'skipped';
+      }
+      resume = c.was === 'interrupted' && fs.existsSync(path.join(checkpointDir, 'last.safetensors'));
+      const row = c.row;
       // A fresh start: no stale checkpoint or epochs of an earlier attempt.
       if (!resume) fs.rmSync(checkpointDir, { recursive: true, force: true });
       progress.log(`trial ${t.id} ${label}: ${resume ? `resuming after epoch ${row?.epochs_done}` : 'starting'}`);

@@ -1,0 +1,164 @@
+// `pnpm sweep experiments/smoke.yaml --queue redis://...` with `pnpm worker` processes, end to end on a
+// real redis-server (random loopback port, temp folder, append-only file): all trials ok with the same
+// trial ids as the local plan; a worker killed (-9) mid-trial -> another worker completes it, nothing
+// duplicated; Redis restarted mid-sweep -> completes; the sweep killed and started again -> re-attaches
+// and completes; a worker with other data -> that trial fails naming both fingerprints.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { type RedisServer, startRedis } from './redis-helpers.js';
+import { query, type Run, smoke, spawnCli, sweep, sweepDone, tempDir, workerCli, writeUltralyticsSet } from './sweep-helpers.js';
+
+const tmp = tempDir('ablate-sweep-queue-');
+// Workers give up a silent job after 4 s (instead of 30): a killed worker's trial moves on quickly.
+const env = { ABLATE_CACHE_DIR: path.join(tmp, 'cache'), ABLATE_QUEUE_LOCK_SECONDS: '4', ABLATE_LEASE_MS: '6000' };
+const started: Run[] = [];
+const servers: RedisServer[] = [];
+afterEach(async () => {
+  for (const r of started.splice(0)) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL');
+  for (const s of servers.splice(0)) await s.stop();
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const redis = async (name: string) => {
+  const s = await startRedis(path.join(tmp, name));
+  servers.push(s);
+  return s;
+};
+const worker = (url: string, extra: string[] = []) => {
+  const w = spawnCli(workerCli, ['--queue', url, ...extra], env);
+  started.push(w);
+  return w;
+};
+const queued = (args: string[]) => {
+  const s = sweep(args, env);
+  started.push(s);
+  return s;
+};
+
+interface Row {
+  trial_id: string;
+  status: string;
+  epochs: number;
+  runs: number;
+  restarts: number;
+  runner: string | null;
+  fps: number | null;
+  error: string | null;
+}
+const results = (db: string) => query<Row>(db, `SELECT * FROM results WHERE sweep = 'smoke' ORDER BY trial_id`);
+const epochKeys = (db: string) => query<{ k: string }>(db, `SELECT trial_id || ':' || epoch AS k FROM epochs ORDER BY k`).map((r) => r.k);
+
+function expectAllOk(db: string, ids: string[]) {
+  const rows = results(db);
+  expect(rows.map((r) => r.trial_id)).toEqual([...ids].sort());
+  for (const r of rows) {
+    expect(r.status, `${r.trial_id}: ${r.error}`).toBe('ok');
+    expect(r.epochs).toBe(2);
+    expect(r.fps).toBeGreaterThan(0);
+    expect(r.runner).toMatch(/^[^:]+:\d+$/);
+  }
+  // One epoch row per trial and epoch: nothing duplicated.
+  expect(epochKeys(db)).toEqual(rows.flatMap((r) => [`${r.trial_id}:0`, `${r.trial_id}:1`]).sort());
+  return rows;
+}
+
+let localIds: string[] = [];
+
+describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', () => {
+  test('(a) two workers run every trial; the trial ids are those of the local plan; the SLURM script is written', async () => {
+    const dry = await sweepDone([smoke, '--dry-run', '--db', path.join(tmp, 'dry.db')], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    localIds = [...dry.stdout.matchAll(/^\d+\s+([0-9a-f]{12})\s/gm)].map((m) => m[1]);
+    expect(localIds).toHaveLength(2);
+    const r = await redis('a');
+    const db = path.join(tmp, 'a.db');
+    const slurm = path.join(tmp, 'workers.sh');
+    const s = queued([smoke, '--db', db, '--queue', r.url, '--slurm-script', slurm]);
+    await s.waitFor(/trial\(s\) added/);
+    worker(r.url);
+    worker(r.url);
+    const { code } = await s.exited;
+    expect(code, s.stderr()).toBe(0);
+    const rows = expectAllOk(db, localIds);
+    for (const x of rows) expect(x).toMatchObject({ runs: 1, restarts: 0 });
+    expect(fs.readFileSync(slurm, 'utf8')).toMatch(new RegExp(`#SBATCH --array=1-2\\n[^]*pnpm worker --queue ${r.url} --once`));
+    // Again: nothing to do, nothing queued.
+    const again = await sweepDone([smoke, '--db', db, '--queue', r.url], env);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/nothing to train: all 2 trials of smoke are already done/);
+  });
+
+  test('(b) kill -9 of a worker mid-trial: another worker completes it; then Redis restarted mid-sweep: the sweep completes', async () => {
+    const r = await redis('b');
+    const db = path.join(tmp, 'b.db');
+    const s = queued([smoke, '--db', db, '--queue', r.url]);
+    await s.waitFor(/trial\(s\) added/);
+    // Each worker its own checkpoint folder (none shared): the trial restarts from scratch elsewhere.
+    const a = worker(r.url, ['--checkpoints', path.join(tmp, 'ck-a')]);
+    await s.waitFor(/seed 0 {2}epoch 1\/2/);
+    a.proc.kill('SIGKILL');
+    const b = worker(r.url, ['--checkpoints', path.join(tmp, 'ck-b')]);
+    await s.waitFor(/restarted from scratch \(no shared checkpoint\)/, 120_000);
+    // Redis goes down and comes back on the same port with its append-only file.
+    await servers[0].stop();
+    servers.length = 0;
+    await new Promise((res) => setTimeout(res, 1500));
+    servers.push(await startRedis(path.join(tmp, 'b'), r.port));
+    const { code } = await s.exited;
+    expect(code, `${s.stderr()}\nworker:\n${b.stderr()}`).toBe(0);
+    const rows = expectAllOk(db, localIds);
+    expect(rows.map((x) => x.restarts).sort()).toEqual([0, 1]);
+    expect(rows.find((x) => x.restarts === 1)?.runs).toBe(2);
+  });
+
+  test('(c) the sweep killed mid-trial, started again: it re-attaches to the queue and collects what finished', async () => {
+    const r = await redis('c');
+    const db = path.join(tmp, 'c.db');
+    const s = queued([smoke, '--db', db, '--queue', r.url]);
+    await s.waitFor(/trial\(s\) added/);
+    worker(r.url);
+    await s.waitFor(/seed 0 {2}epoch 1\/2/);
+    s.proc.kill('SIGKILL');
+    await s.exited;
+    const again = queued([smoke, '--db', db, '--queue', r.url]);
+    const { code } = await again.exited;
+    expect(code, again.stderr()).toBe(0);
+    expect(again.stderr()).toMatch(/repaired 1 trial/);
+    expect(again.stderr()).toMatch(
+      /already in the queue \((active|waiting)\): following it|finished in the queue while no sweep was watching/,
+    );
+    const rows = expectAllOk(db, localIds);
+    for (const x of rows) expect(x.restarts).toBe(0);
+  });
+
+  test('(d) a worker whose data differ: the trial fails naming both fingerprints, the sweep exits 1', async () => {
+    const r = await redis('d');
+    const data = writeUltralyticsSet(path.join(tmp, 'set'), 4, 2, 64);
+    const other = path.join(tmp, 'other');
+    fs.cpSync(path.dirname(data), other, { recursive: true });
+    const lbl = path.join(other, 'labels', 'train', fs.readdirSync(path.join(other, 'labels', 'train'))[0]);
+    fs.writeFileSync(lbl, '0 0.5 0.5 0.2 0.2\n');
+    const exp = path.join(tmp, 'd.yaml');
+    fs.writeFileSync(
+      exp,
+      fs
+        .readFileSync(smoke, 'utf8')
+        .replace(/^data:\n {2}synthetic:.*$/m, `data: ${data}`)
+        .replace(/^sweep:\n(?: {2}.*\n)+/m, '')
+        .replace(/^name: smoke$/m, 'name: wrongdata'),
+    );
+    const db = path.join(tmp, 'd.db');
+    const s = queued([exp, '--db', db, '--queue', r.url]);
+    await s.waitFor(/trial\(s\) added/);
+    worker(r.url, ['--data-root', other]);
+    const { code } = await s.exited;
+    expect(code, s.stderr()).toBe(1);
+    const rows = query<Row>(db, `SELECT * FROM results WHERE sweep = 'wrongdata'`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].status).toBe('failed');
+    expect(rows[0].error).toMatch(
+      /^the data set on worker \S+ \(.*\) has fingerprint \w+, but the sweep planned the trial with fingerprint \w+: give this worker the same data \(--data-root/,
+    );
+  });
+});
