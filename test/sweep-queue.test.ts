@@ -63,14 +63,20 @@ function expectAllOk(db: string, ids: string[]) {
   return rows;
 }
 
-let localIds: string[] = [];
+/** The trial ids of the local plan (`--dry-run`: the same planning as a local run), computed once. */
+let localIdsCache: string[] | undefined;
+async function localIds(): Promise<string[]> {
+  if (!localIdsCache) {
+    const dry = await sweepDone([smoke, '--dry-run', '--db', path.join(tmp, 'dry.db')], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    localIdsCache = [...dry.stdout.matchAll(/^\d+\s+([0-9a-f]{12})\s/gm)].map((m) => m[1]);
+  }
+  return localIdsCache;
+}
 
 describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', () => {
   test('(a) two workers run every trial; the trial ids are those of the local plan; the SLURM script is written', async () => {
-    const dry = await sweepDone([smoke, '--dry-run', '--db', path.join(tmp, 'dry.db')], env);
-    expect(dry.code, dry.stderr).toBe(0);
-    localIds = [...dry.stdout.matchAll(/^\d+\s+([0-9a-f]{12})\s/gm)].map((m) => m[1]);
-    expect(localIds).toHaveLength(2);
+    expect(await localIds()).toHaveLength(2);
     const r = await redis('a');
     const db = path.join(tmp, 'a.db');
     const slurm = path.join(tmp, 'workers.sh');
@@ -80,14 +86,14 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     worker(r.url);
     const { code } = await s.exited;
     expect(code, s.stderr()).toBe(0);
-    const rows = expectAllOk(db, localIds);
+    const rows = expectAllOk(db, await localIds());
     for (const x of rows) expect(x).toMatchObject({ runs: 1, restarts: 0 });
     expect(fs.readFileSync(slurm, 'utf8')).toMatch(new RegExp(`#SBATCH --array=1-2\\n[^]*pnpm worker --queue ${r.url} --once`));
     // Again: nothing to do, nothing queued.
     const again = await sweepDone([smoke, '--db', db, '--queue', r.url], env);
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/nothing to train: all 2 trials of smoke are already done/);
-  });
+  }, 600_000);
 
   test('(b) kill -9 of a worker mid-trial: another worker completes it; then Redis restarted mid-sweep: the sweep completes', async () => {
     const r = await redis('b');
@@ -98,8 +104,9 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     const a = worker(r.url, ['--checkpoints', path.join(tmp, 'ck-a')]);
     await s.waitFor(/seed 0 {2}epoch 1\/2/);
     a.proc.kill('SIGKILL');
-    const b = worker(r.url, ['--checkpoints', path.join(tmp, 'ck-b')]);
-    await s.waitFor(/restarted from scratch \(no shared checkpoint\)/, 120_000);
+    // Two at a time: it takes the waiting trial and, once its lock expired, the killed worker's one.
+    const b = worker(r.url, ['--checkpoints', path.join(tmp, 'ck-b'), '--concurrency', '2']);
+    await s.waitFor(/restarted from scratch \(no shared checkpoint\)/, 240_000);
     // Redis goes down and comes back on the same port with its append-only file.
     await servers[0].stop();
     servers.length = 0;
@@ -107,10 +114,10 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     servers.push(await startRedis(path.join(tmp, 'b'), r.port));
     const { code } = await s.exited;
     expect(code, `${s.stderr()}\nworker:\n${b.stderr()}`).toBe(0);
-    const rows = expectAllOk(db, localIds);
+    const rows = expectAllOk(db, await localIds());
     expect(rows.map((x) => x.restarts).sort()).toEqual([0, 1]);
     expect(rows.find((x) => x.restarts === 1)?.runs).toBe(2);
-  });
+  }, 600_000);
 
   test('(c) the sweep killed mid-trial, started again: it re-attaches to the queue and collects what finished', async () => {
     const r = await redis('c');
@@ -124,13 +131,14 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     const again = queued([smoke, '--db', db, '--queue', r.url]);
     const { code } = await again.exited;
     expect(code, again.stderr()).toBe(0);
-    expect(again.stderr()).toMatch(/repaired 1 trial/);
+    // Every trial of a queued sweep is claimed (running) while it waits in the queue.
+    expect(again.stderr()).toMatch(/repaired 2 trials left running by a process that ended/);
     expect(again.stderr()).toMatch(
       /already in the queue \((active|waiting)\): following it|finished in the queue while no sweep was watching/,
     );
-    const rows = expectAllOk(db, localIds);
+    const rows = expectAllOk(db, await localIds());
     for (const x of rows) expect(x.restarts).toBe(0);
-  });
+  }, 600_000);
 
   test('(d) a worker whose data differ: the trial fails naming both fingerprints, the sweep exits 1', async () => {
     const r = await redis('d');
@@ -158,7 +166,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     expect(rows).toHaveLength(1);
     expect(rows[0].status).toBe('failed');
     expect(rows[0].error).toMatch(
-      /^the data set on worker \S+ \(.*\) has fingerprint \w+, but the sweep planned the trial with fingerprint \w+: give this worker the same data \(--data-root/,
+      /^the data set on worker \S+ \(.*\) has fingerprint [\w-]+, but the sweep planned the trial with fingerprint [\w-]+: give this worker the same data \(--data-root/,
     );
-  });
+  }, 600_000);
 });
