@@ -5,7 +5,8 @@
  * Paper: Chen, Kalantidis, Li, Yan, Feng, "A²-Nets: Double Attention Networks", NeurIPS 2018,
  * arXiv 1810.11579.
  * Reference implementation: nguyenvo09/Double-Attention-Network @ c378693, `double_attention_layer.py`,
- * class `DoubleAttentionLayer` (the code the YOLOv8 blog, seed 002, copied).
+ * class `DoubleAttentionLayer` (the code copied by the YOLOv8 blog tutorial
+ * «YOLOv8改进 | 注意力机制 | 添加双重注意力机制 DoubleAttention【附代码+小白必备】», CSDN; no link in our copy).
  *
  * Status: same maths, PyTorch state-dict names (`convA`, `convB`, `convV`, `conv_reconstruct`) and layouts
  * as the official class; golden parity on both visible cases. No deviations: the official code runs on

@@ -11,9 +11,9 @@ describe('DoubleAttention plugin: YAML args', () => {
     expect(doubleAttentionSpec.shapePreserving).toBe(true);
   });
 
-  it('resolves [] and the seed form [128, 1] to c -> c with c_m = c_n = c, reconstruct on', () => {
+  it('resolves [] and the tutorial form [128, 1] to c -> c with c_m = c_n = c, reconstruct on', () => {
     expect(doubleAttentionSpec.channels([], makeCtx(32))).toEqual({ args: [32, 32, 32, true], c2: 32 });
-    // seed: `DoubleAttentionLayer, [128, 1]` after a C2f [128]: 32 channels in yolov8n (width 0.25)
+    // the tutorial: `DoubleAttentionLayer, [128, 1]` after a C2f [128]: 32 channels in yolov8n (width 0.25)
     expect(doubleAttentionSpec.channels([128, 1], makeCtx(32))).toEqual({ args: [32, 32, 32, true], c2: 32 });
     // the channel count as the input has it (unscaled) is accepted too
     expect(doubleAttentionSpec.channels([32], makeCtx(32))).toEqual({ args: [32, 32, 32, true], c2: 32 });

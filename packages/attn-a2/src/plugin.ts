@@ -1,13 +1,14 @@
 /**
- * YOLOv8 registry plugin for DoubleAttention.
+ * YOLOv8 registry plugin for DoubleAttention. "The tutorial" below is the YOLOv8 blog tutorial
+ * «YOLOv8改进 | 注意力机制 | 添加双重注意力机制 DoubleAttention【附代码+小白必备】» (CSDN; no link in our copy).
  *
  * YAML: `[from, repeats, DoubleAttention, [c?, reconstruct?, c_m?, c_n?]]` (alias `DoubleAttentionLayer`).
- *  - `c`: optional leading channel count, as the seed writes it (`[128, 1]` after a `C2f [128]`). The input
+ *  - `c`: optional leading channel count, as the DoubleAttention tutorial writes it (`[128, 1]` after a `C2f [128]`). The input
  *    decides the channels; `c` is only checked: it must equal the input channels either as written or after
  *    Conv-style width scaling (`ceil(min(c, max_channels) * width / 8) * 8`), else an error. `null`/`None`
  *    or omitted: not checked.
- *  - `reconstruct`: default true (c -> c). The seed's second value `1` reads as true.
- *  - `c_m`, `c_n`: default c (the seed passes the layer's channel count as the first size argument).
+ *  - `reconstruct`: default true (c -> c). The tutorial's second value `1` reads as true.
+ *  - `c_m`, `c_n`: default c (the tutorial passes the layer's channel count as the first size argument).
  * Resolved constructor args: `[in_channels, c_m, c_n, reconstruct]`; output channels: in_channels when
  * reconstruct, else c_m.
  */

@@ -5,7 +5,8 @@
  * Paper: Fan, Huang, He, Li, "Rethinking Local Perception in Lightweight Vision Transformer" (CloFormer),
  * arXiv 2303.17803.
  * Reference implementation: qhfan/CloFormer @ 9181f69, `classification/models/blocks.py`, classes
- * `EfficientAttention` and `AttnMap` (the code the YOLOv8 blog, seed 003, copied).
+ * `EfficientAttention` and `AttnMap` (the code copied by the YOLOv8 blog tutorial «【YOLOv8改进 - Backbone主干】
+ * 清华大学CloFormer AttnConv ...», https://blog.csdn.net/shangyanaf/article/details/139824105).
  *
  * Status: same maths, PyTorch state-dict names (`qkvs.i`, `convs.i`, `act_blocks.i.act_block.{0,2}`,
  * `global_q`, `global_kv`, `proj`) and layouts as the official class; golden parity on the visible cases.

@@ -4,7 +4,8 @@
  * Paper: Xia, Pan, Song, Li, Huang, "Vision Transformer with Deformable Attention", CVPR 2022,
  * arXiv 2201.00520.
  * Reference implementation: LeapLabTHU/DAT @ 32173fc, `models/dat_blocks.py`, class `DAttentionBaseline`,
- * in the configuration of the YOLOv8 blog (seed 000): `DAttentionBaseline(c)` = n_heads 8,
+ * in the configuration of the YOLOv8 blog tutorial «YOLOv8改进 DAT (Vision Transformer with Deformable Attention)»
+ * (CSDN column «YOLOv8改进有效涨点专栏», no link in our copy): `DAttentionBaseline(c)` = n_heads 8,
  * n_head_channels c/8, n_groups 1, stride 1, ksize 9, offset_range_factor -1, use_pe and dwc_pe on
  * (LePE: a depthwise 3x3 conv on q added after attention), forward returns y only.
  *

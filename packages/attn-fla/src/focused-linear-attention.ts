@@ -7,7 +7,8 @@
  * Attention", ICCV 2023, arXiv 2308.00442.
  * Reference implementation: LeapLabTHU/FLatten-Transformer, `models/flatten_swin.py`, class
  * `FocusedLinearAttention`, in two versions:
- *  - first release e743f01 (what the YOLOv8 blog, seed 004, copied, with a map flatten/unflatten and a
+ *  - first release e743f01 (what the YOLOv8 blog tutorial «爆改YOLOv8|利用全新的聚焦式线性注意力模块Focused Linear
+ *    Attention 改进yolov8(v1)», http://www.chinasem.cn/article/1116077, copied, with a map flatten/unflatten and a
  *    `positional_encoding[:, :N]` slice): `z = 1 / (q . sum_j k_j + 1e-6)` — `normalization: 'sum'`, the default;
  *  - HEAD abdb115 ("fix numerical instability"): `z = 1 / (q . mean_j k_j + 1e-6)`, `x = q (k^T v / N) z`,
  *    i.e. the same with an epsilon N times larger — `normalization: 'mean'`.

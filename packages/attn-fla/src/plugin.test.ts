@@ -13,7 +13,7 @@ describe('FocusedLinearAttention plugin: YAML args', () => {
     expect(focusedLinearAttentionSpec.shapePreserving).toBe(true);
   });
 
-  it('resolves [] and the seed form [256] (after SPPF in yolov8n) with the seed defaults', () => {
+  it('resolves [] and the tutorial form [256] (after SPPF in yolov8n) with the tutorial defaults', () => {
     expect(focusedLinearAttentionSpec.channels([], makeCtx(32))).toEqual({ args: [32, DEFAULTS], c2: 32 });
     expect(focusedLinearAttentionSpec.channels([256], makeCtx(256))).toEqual({ args: [256, DEFAULTS], c2: 256 });
     expect(focusedLinearAttentionSpec.channels([1024], makeCtx(256))).toEqual({ args: [256, DEFAULTS], c2: 256 });

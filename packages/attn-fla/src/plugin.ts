@@ -1,17 +1,18 @@
 /**
- * YOLOv8 registry plugin for FocusedLinearAttention.
+ * YOLOv8 registry plugin for FocusedLinearAttention. "The tutorial" below is the YOLOv8 blog tutorial
+ * «爆改YOLOv8|利用全新的聚焦式线性注意力模块Focused Linear Attention 改进yolov8(v1)», http://www.chinasem.cn/article/1116077.
  *
  * YAML: `[from, repeats, FocusedLinearAttention, [c?, num_heads?, window_size?, focusing_factor?, kernel_size?, normalization?]]`
  * (alias `FLA`). Every arg is optional (`null`/`None` = default):
- *  - `c`: leading channel count, as the seed writes it (`[256]` after SPPF in yolov8n). The input decides
+ *  - `c`: leading channel count, as the tutorial writes it (`[256]` after SPPF in yolov8n). The input decides
  *    the channels; `c` is only checked: it must equal the input channels as written or after Conv-style
  *    width scaling, else an error.
- *  - `num_heads`: default 8 (the seed's; every YOLOv8 width is a multiple of 8), or the largest of 4, 2, 1
+ *  - `num_heads`: default 8 (the tutorial's; every YOLOv8 width is a multiple of 8), or the largest of 4, 2, 1
  *    dividing c for other widths.
- *  - `window_size`: int or [h, w], default [20, 20] (the seed's: P5 of a 640 px input); sizes the
+ *  - `window_size`: int or [h, w], default [20, 20] (the tutorial's: P5 of a 640 px input); sizes the
  *    positional encoding (h*w rows, repeated for larger maps, sliced for smaller ones).
  *  - `focusing_factor` default 3, `kernel_size` default 5 (official).
- *  - `normalization`: 'sum' (first release / seed, default) or 'mean' (official HEAD).
+ *  - `normalization`: 'sum' (first release / tutorial, default) or 'mean' (official HEAD).
  * Resolved constructor args: `[c, {numHeads, windowSize, focusingFactor, kernelSize, normalization}]`.
  */
 import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
@@ -30,7 +31,7 @@ const posInt = (v: unknown, what: string, where: string) => yamlInt(NAME, v, wha
 
 export { checkChannelArg };
 
-/** Heads for c channels: 8 (the seed's) when 8 divides c, else the largest of 4, 2, 1 dividing c. */
+/** Heads for c channels: 8 (the tutorial's) when 8 divides c, else the largest of 4, 2, 1 dividing c. */
 export function defaultHeads(c: number): number {
   for (const h of [8, 4, 2, 1]) if (c % h === 0) return h;
   return 1;

@@ -128,6 +128,31 @@ export const INSERTION_KEYS: Readonly<Record<string, InsertPosition>> = {
   'pre-head': 'pre-head',
 };
 
+/** The four named positions, together: the key `all-four`. */
+export const ALL_FOUR: readonly InsertPosition[] = ['residual', 'pre-SPPF', 'neck', 'pre-head'];
+
+/**
+ * The position(s) an insertion.json key names, or undefined: a key of INSERTION_KEYS, a project position
+ * (`residual`, `pre-SPPF`, `neck`, `pre-head`), `after-N[-M...]`, `all-four`, or several of these joined
+ * by `+` (`residual+neck`), which are applied together as one combination.
+ */
+export function insertionKeyPositions(key: string): InsertPosition | InsertPosition[] | undefined {
+  if (key === 'all-four') return [...ALL_FOUR];
+  const one = (k: string): InsertPosition | undefined => {
+    if (k in INSERTION_KEYS) return INSERTION_KEYS[k];
+    if ((ALL_FOUR as readonly string[]).includes(k)) return k as InsertPosition;
+    const m = /^after-(\d+(?:-\d+)*)$/.exec(k);
+    if (m) {
+      const ns = m[1].split('-').map(Number);
+      return { after: ns.length === 1 ? ns[0] : ns };
+    }
+    return undefined;
+  };
+  if (!key.includes('+')) return one(key);
+  const parts = key.split('+').map((k) => (k === 'all-four' ? undefined : one(k)));
+  return parts.every((p) => p !== undefined) ? (parts as InsertPosition[]) : undefined;
+}
+
 /** Insertion: rewritten YAML (text and parsed), params, layer counts and rows exactly; the WRONG example. */
 export function runInsertionGolden(json: Json): GoldenRow[] {
   const registry = createRegistry(standInPlugin);
@@ -136,14 +161,21 @@ export function runInsertionGolden(json: Json): GoldenRow[] {
   for (const [key, e] of Object.entries(json.positions as Record<string, Json>)) {
     const bad: string[] = [];
     const wrong = key.startsWith('WRONG');
-    const pos = INSERTION_KEYS[key];
+    const pos = insertionKeyPositions(key);
     if (!wrong && !pos) {
-      rows.push({ name: `insertion/${key}`, pass: false, metric: 'mismatches', worst: 1, tolerance: 0, note: 'unknown position key' });
+      rows.push({
+        name: `insertion/${key}`,
+        pass: false,
+        metric: 'mismatches',
+        worst: 1,
+        tolerance: 0,
+        note: `unknown position key "${key}" (known: ${[...Object.keys(INSERTION_KEYS), ...ALL_FOUR, 'after-N[-M...]', 'all-four'].join(', ')}, or several joined by +)`,
+      });
       continue;
     }
     let text: string = e.yaml_text;
     if (!wrong) {
-      text = insertModule(json.stock.yaml_text, standIn, pos, { registry });
+      text = insertModule(json.stock.yaml_text, standIn, pos as InsertPosition | InsertPosition[], { registry });
       if (text !== e.yaml_text) bad.push('yaml_text differs');
       const p = parseYaml(text);
       if (JSON.stringify({ backbone: p.backbone, head: p.head }) !== JSON.stringify(e.yaml)) bad.push('parsed yaml differs');

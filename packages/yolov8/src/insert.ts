@@ -75,11 +75,14 @@ interface Row {
   old?: number;
   /** Mapping to append to args (residual). */
   inner?: Record<string, unknown>;
+  /** New rows: the unscaled channels they read (and give: inserted modules are shape-preserving). */
+  c2?: number;
   fromChanged?: boolean;
 }
 
 function positionName(p: InsertPosition): string {
   if (typeof p === 'string') return p;
+  if (p === null || typeof p !== 'object') return JSON.stringify(p);
   if ('after' in p) return `after: ${JSON.stringify(p.after)}`;
   return `residual: ${JSON.stringify(p.residual)}`;
 }
@@ -127,36 +130,95 @@ function sectionAt(rows: Row[], at: number): 'backbone' | 'head' {
   return rows[0]?.section ?? 'backbone';
 }
 
-/** Inserts `module` into the model YAML at `position`; returns the new YAML text. */
-export function insertModule(yaml: string | ModelYaml, module: InsertModule, position: InsertPosition, opts: InsertOptions = {}): string {
+/** One position, or several applied together (`[residual, neck]`). */
+export type InsertPositions = InsertPosition | readonly InsertPosition[];
+
+/** The combined position's name: the names joined by `+` (`residual+neck`). */
+export function positionsName(p: InsertPositions): string {
+  return (isPositionList(p) ? p : [p]).map(positionName).join('+');
+}
+
+function isPositionList(p: InsertPositions): p is readonly InsertPosition[] {
+  return Array.isArray(p);
+}
+
+/**
+ * Inserts `module` into the model YAML at `position` (or at every position of a list, in one rewrite);
+ * returns the new YAML text. In a list, layer numbers (`{after: N}`, `{residual: [N]}`) and layer roles
+ * (SPPF, the head's first C2f, Detect) refer to the ORIGINAL YAML; each `from` is shifted once per new
+ * layer before it, by composition of the single-insertion rule.
+ */
+export function insertModule(yaml: string | ModelYaml, module: InsertModule, position: InsertPositions, opts: InsertOptions = {}): string {
   if (!module || typeof module.name !== 'string' || !module.name) throw new Error('insertModule: module needs a name');
   const registry = opts.registry ?? defaultRegistry();
   if (opts.registry && !registry.has(module.name)) {
     throw new Error(`Unknown module "${module.name}"; known: ${registry.names().join(', ')}`);
   }
+  const list = isPositionList(position) ? [...position] : [position];
+  if (list.length === 0) throw new Error(`insertModule: an empty list of positions; known: ${INSERT_POSITIONS.join(', ')}`);
+  const names = list.map((p) => (p === null || p === undefined ? String(p) : positionName(p)));
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new Error(`insertModule(${names.join('+')}): position ${dup} is listed twice`);
   const loaded = loadModelYaml(yaml);
   const y = loaded.yaml;
+  const st: RewriteState = {
+    registry,
+    module,
+    source: loaded.source,
+    rows: [
+      ...y.backbone.map((row, i) => ({ section: 'backbone' as const, row, old: i })),
+      ...y.head.map((row, i) => ({ section: 'head' as const, row, old: y.backbone.length + i })),
+    ],
+    n0: y.backbone.length + y.head.length,
+    unscaled: () => {
+      if (!st.plan) {
+        const flat: ModelYaml = { ...y, scales: undefined, scale: undefined, depth_multiple: 1, width_multiple: 1 };
+        st.plan = parseModel({ yaml: flat, source: loaded.source }, registry);
+      }
+      return st.plan;
+    },
+  };
+  for (const p of list) applyPosition(st, p);
+  const text = loaded.text !== undefined ? editText(loaded.text, st.rows) : dumpRows(y, st.rows);
+  // `yolov8n.yaml` names its scale only in the file name: pin it so the new document builds on its own.
+  return pinModelScale(text, y.scale === undefined ? loaded.guessedScale : undefined);
+}
+
+interface RewriteState {
+  registry: ModuleRegistry;
+  module: InsertModule;
+  source: string;
+  /** The rows as rewritten so far (original rows carry `old`). */
+  rows: Row[];
+  /** Layer count of the original YAML. */
+  n0: number;
+  plan?: ModelPlan;
+  /** The original YAML parsed at width 1 (unscaled channels). */
+  unscaled(): ModelPlan;
+}
+
+/** Applies one position to the rows rewritten so far. */
+function applyPosition(st: RewriteState, position: InsertPosition): void {
+  const { registry, module } = st;
   const canon = (m: string) => registry.canonicalName(m) ?? m;
-  let rows: Row[] = [
-    ...y.backbone.map((row, i) => ({ section: 'backbone' as const, row, old: i })),
-    ...y.head.map((row, i) => ({ section: 'head' as const, row, old: y.backbone.length + i })),
-  ];
-  const nb = y.backbone.length;
-  const name = (j: number) => canon(String(rows[j].row[2]));
+  const rows = () => st.rows;
+  const nb = st.rows.filter((r) => r.section === 'backbone').length;
+  const name = (j: number) => canon(String(st.rows[j].row[2]));
   const abs = (j: number, x: number) => (x < 0 ? j + x : x);
-  const findAll = (m: string, from = 0, to = rows.length) => {
+  const findAll = (m: string, from = 0, to = st.rows.length) => {
     const out: number[] = [];
-    for (let j = from; j < to; j++) if (name(j) === m) out.push(j);
+    for (let j = from; j < to; j++) if (name(j) === m && st.rows[j].old !== undefined) out.push(j);
     return out;
   };
-  // Unscaled channels: the same YAML at width 1, no max_channels clamp.
-  let plan: ModelPlan | undefined;
-  const unscaled = () => {
-    if (!plan) {
-      const flat: ModelYaml = { ...y, scales: undefined, scale: undefined, depth_multiple: 1, width_multiple: 1 };
-      plan = parseModel({ yaml: flat, source: loaded.source }, registry);
-    }
-    return plan;
+  /** Current index of layer `old` of the original YAML. */
+  const cur = (old: number, pos: string): number => {
+    if (!Number.isInteger(old) || old < 0 || old >= st.n0) throw new Error(`insertModule(${pos}): no layer ${old} (0..${st.n0 - 1})`);
+    return st.rows.findIndex((r) => r.old === old);
+  };
+  /** Unscaled output channels of the current row j (a new row keeps the channels it reads). */
+  const channelsOf = (j: number): number => {
+    const r = st.rows[j];
+    return r.old !== undefined ? st.unscaled().layers[r.old].c2 : (r.c2 as number);
   };
   const argsFor = (p: InsertPoint): unknown[] => {
     const a = typeof module.args === 'function' ? module.args(p) : (module.args ?? []);
@@ -164,78 +226,78 @@ export function insertModule(yaml: string | ModelYaml, module: InsertModule, pos
     return [...a];
   };
   const pos = positionName(position);
-  const newRow = (from: YamlFrom, p: InsertPoint, at: number): Row => ({
-    section: sectionAt(rows, at),
-    row: [from, 1, module.name, argsFor(p)],
-  });
+  const oldOf = (j: number) => st.rows[j].old ?? j;
+  const newRow = (from: YamlFrom, src: number, at: number): Row => {
+    const channels = src < 0 ? 3 : channelsOf(src);
+    return {
+      section: sectionAt(rows(), at),
+      row: [from, 1, module.name, argsFor({ layer: src < 0 ? src : oldOf(src), channels, position: pos })],
+      c2: channels,
+    };
+  };
 
   if (position === 'residual' || (typeof position === 'object' && position !== null && 'residual' in position)) {
     let targets: number[];
     if (position === 'residual') {
       const c2fs = findAll('C2f', 0, nb);
-      if (!c2fs.length) throw new Error(`insertModule(residual): ${loaded.source} has no C2f in its backbone`);
+      if (!c2fs.length) throw new Error(`insertModule(residual): ${st.source} has no C2f in its backbone`);
       targets = [c2fs[c2fs.length - 1]];
     } else {
-      targets = refsOf((position as { residual: number | number[] }).residual);
+      targets = refsOf((position as { residual: number | number[] }).residual).map((t) => cur(t, pos));
     }
     for (const t of targets) {
-      if (!Number.isInteger(t) || t < 0 || t >= rows.length) throw new Error(`insertModule(${pos}): no layer ${t} (0..${rows.length - 1})`);
-      const spec = registry.has(String(rows[t].row[2])) ? (registry.get(String(rows[t].row[2])).spec as YoloModuleSpec) : undefined;
+      const r = st.rows[t];
+      const spec = registry.has(String(r.row[2])) ? (registry.get(String(r.row[2])).spec as YoloModuleSpec) : undefined;
       if (!spec?.acceptsInner || !spec.innerChannels) {
         const takers = registry.names().filter((n) => (registry.get(n).spec as YoloModuleSpec).acceptsInner);
         throw new Error(
-          `insertModule(${pos}): layer ${t} is ${rows[t].row[2]}, which has no residual branch; modules that do: ${takers.join(', ')}`,
+          `insertModule(${pos}): layer ${oldOf(t)} is ${r.row[2]}, which has no residual branch; modules that do: ${takers.join(', ')}`,
         );
       }
-      if ((rows[t].row[3] as unknown[]).some((a) => a !== null && typeof a === 'object' && !Array.isArray(a))) {
-        throw new Error(`insertModule(${pos}): layer ${t} already holds an {attn: ...} module`);
+      if ((r.row[3] as unknown[]).some((a) => a !== null && typeof a === 'object' && !Array.isArray(a))) {
+        throw new Error(`insertModule(${pos}): layer ${oldOf(t)} already holds an {attn: ...} module`);
       }
-      const lp = unscaled().layers[t];
+      const lp = st.unscaled().layers[oldOf(t)];
       const channels = spec.innerChannels(lp.args);
-      const mapping = { attn: module.name, args: argsFor({ layer: t, channels, position: pos }) };
-      rows[t] = { ...rows[t], row: [rows[t].row[0], rows[t].row[1], rows[t].row[2], [...rows[t].row[3], mapping]], inner: mapping };
+      const mapping = { attn: module.name, args: argsFor({ layer: oldOf(t), channels, position: pos }) };
+      st.rows[t] = { ...r, row: [r.row[0], r.row[1], r.row[2], [...r.row[3], mapping]], inner: mapping };
     }
   } else if (position === 'pre-SPPF') {
     const s = findAll('SPPF');
-    if (s.length !== 1) throw new Error(`insertModule(pre-SPPF): expected one SPPF layer in ${loaded.source}, found ${s.length}`);
+    if (s.length !== 1) throw new Error(`insertModule(pre-SPPF): expected one SPPF layer in ${st.source}, found ${s.length}`);
     const at = s[0];
-    const f = rows[at].row[0];
-    if (Array.isArray(f)) throw new Error(`insertModule(pre-SPPF): SPPF (layer ${at}) reads several layers`);
+    const f = st.rows[at].row[0];
+    if (Array.isArray(f)) throw new Error(`insertModule(pre-SPPF): SPPF (layer ${oldOf(at)}) reads several layers`);
     const src = abs(at, f);
-    const fresh = newRow(f === -1 ? -1 : src, { layer: src, channels: src < 0 ? 3 : unscaled().layers[src].c2, position: pos }, at);
-    rows = insertRows(rows, at, [fresh], (r) => (r >= at ? r + 1 : r), new Map([[at, -1]]));
+    const fresh = newRow(f === -1 ? -1 : src, src, at);
+    st.rows = insertRows(st.rows, at, [fresh], (r) => (r >= at ? r + 1 : r), new Map([[at, -1]]));
   } else if (position === 'neck' || (typeof position === 'object' && position !== null && 'after' in position)) {
     let ps: number[];
     if (position === 'neck') {
       const c = findAll('C2f', nb);
-      if (!c.length) throw new Error(`insertModule(neck): ${loaded.source} has no C2f in its head`);
+      if (!c.length) throw new Error(`insertModule(neck): ${st.source} has no C2f in its head`);
       ps = [c[0]];
     } else {
-      ps = refsOf((position as { after: number | number[] }).after);
+      const olds = refsOf((position as { after: number | number[] }).after);
+      if (new Set(olds).size !== olds.length) throw new Error(`insertModule(${pos}): a layer is listed twice`);
+      ps = olds.map((p) => cur(p, pos));
     }
-    const n0 = rows.length;
-    for (const p of ps) if (!Number.isInteger(p) || p < 0 || p >= n0) throw new Error(`insertModule(${pos}): no layer ${p} (0..${n0 - 1})`);
-    if (new Set(ps).size !== ps.length) throw new Error(`insertModule(${pos}): a layer is listed twice`);
     for (const p of [...ps].sort((a, b) => b - a)) {
-      const fresh = newRow(-1, { layer: p, channels: unscaled().layers[p].c2, position: pos }, p + 1);
-      rows = insertRows(rows, p + 1, [fresh], (r) => (r >= p ? r + 1 : r));
+      const fresh = newRow(-1, p, p + 1);
+      st.rows = insertRows(st.rows, p + 1, [fresh], (r) => (r >= p ? r + 1 : r));
     }
   } else if (position === 'pre-head') {
     const d = findAll('Detect');
-    if (!d.length) throw new Error(`insertModule(pre-head): ${loaded.source} has no Detect layer`);
+    if (!d.length) throw new Error(`insertModule(pre-head): ${st.source} has no Detect layer`);
     const at = d[d.length - 1];
-    const inputs = refsOf(rows[at].row[0]).map((x) => abs(at, x));
-    const fresh = inputs.map((src) => newRow(src, { layer: src, channels: unscaled().layers[src].c2, position: pos }, at));
+    const inputs = refsOf(st.rows[at].row[0]).map((x) => abs(at, x));
+    const fresh = inputs.map((src) => newRow(src, src, at));
     const k = fresh.length;
-    const detectFrom: YamlFrom = Array.isArray(rows[at].row[0]) ? inputs.map((_, q) => at + q) : at;
-    rows = insertRows(rows, at, fresh, (r) => (r >= at ? r + k : r), new Map([[at, detectFrom]]));
+    const detectFrom: YamlFrom = Array.isArray(st.rows[at].row[0]) ? inputs.map((_, q) => at + q) : at;
+    st.rows = insertRows(st.rows, at, fresh, (r) => (r >= at ? r + k : r), new Map([[at, detectFrom]]));
   } else {
     throw unknownPosition(position);
   }
-
-  const text = loaded.text !== undefined ? editText(loaded.text, rows) : dumpRows(y, rows);
-  // `yolov8n.yaml` names its scale only in the file name: pin it so the new document builds on its own.
-  return pinModelScale(text, y.scale === undefined ? loaded.guessedScale : undefined);
 }
 
 function dumpRows(y: ModelYaml, rows: Row[]): string {

@@ -2,7 +2,8 @@
 /**
  * `pnpm golden [paths...] [--backend wasm,cpu] [--verbose]`: evaluates every reference case found
  * (default: the repo's fixtures/golden) and prints one line per case, then `N passed, M failed`.
- * Exit code 1 when any case failed.
+ * Exit code 1 when any case failed; a case file of a known family that cannot be evaluated (unknown key,
+ * missing tensor, no evaluator, unparsable JSON) is a failure. Only JSON of an unknown layout is SKIPPED.
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -183,9 +183,29 @@ export function parseFactors(
   return { modules, positions };
 }
 
-/** Parses one position entry. */
+/**
+ * Parses one position entry: a position, or a list of positions applied together (`[residual, neck]`;
+ * the string `all-four` is residual + pre-SPPF + neck + pre-head). A combination's label is its
+ * positions' labels joined by `+` (`residual+neck`).
+ */
 export function parsePosition(p: unknown): PositionChoice | { error: string } {
-  const known = `Known positions: ${POSITION_FORMS.join(', ')}.`;
+  const known = `Known positions: ${POSITION_FORMS.join(', ')}, or a list of them applied together ([residual, neck]; all-four).`;
+  if (p === 'all-four') p = [...NAMED_POSITIONS];
+  if (Array.isArray(p)) {
+    if (p.length === 0) return { error: `an empty list of positions. ${known}` };
+    const parts: PositionChoice[] = [];
+    for (const q of p) {
+      if (Array.isArray(q) || q === 'all-four')
+        return { error: `a combined position lists single positions; got ${show(q)} inside ${show(p)}.` };
+      const r = parsePosition(q);
+      if ('error' in r) return { error: `in the combination ${JSON.stringify(p)}: ${r.error}` };
+      if (parts.some((x) => x.label === r.label))
+        return { error: `position ${r.label} is listed twice in the combination ${JSON.stringify(p)}.` };
+      parts.push(r);
+    }
+    if (parts.length === 1) return parts[0];
+    return { position: parts.map((x) => x.position as InsertPosition), label: parts.map((x) => x.label).join('+') };
+  }
   if (typeof p === 'string') {
     if ((NAMED_POSITIONS as readonly string[]).includes(p)) return { position: p as InsertPosition, label: p };
     const guess = closest(p, NAMED_POSITIONS);

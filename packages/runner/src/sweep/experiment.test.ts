@@ -184,7 +184,25 @@ describe('experiment file', () => {
     expect(parsePosition('neck')).toEqual({ position: 'neck', label: 'neck' });
     expect(parsePosition({ after: [4, 6] })).toEqual({ position: { after: [4, 6] }, label: 'after:[4,6]' });
     expect(parsePosition({ residual: 2 })).toEqual({ position: { residual: 2 }, label: 'residual:2' });
-    expect('error' in parsePosition(['neck'])).toBe(true);
+    // a list is a combination applied together; one element is that position
+    expect(parsePosition(['neck'])).toEqual({ position: 'neck', label: 'neck' });
+    expect(parsePosition(['residual', 'neck'])).toEqual({ position: ['residual', 'neck'], label: 'residual+neck' });
+    expect(parsePosition(['pre-SPPF', { after: 2 }])).toEqual({ position: ['pre-SPPF', { after: 2 }], label: 'pre-SPPF+after:2' });
+    expect(parsePosition('all-four')).toEqual({
+      position: ['residual', 'pre-SPPF', 'neck', 'pre-head'],
+      label: 'residual+pre-SPPF+neck+pre-head',
+    });
+    expect((parsePosition(['neck', 'nek']) as { error: string }).error).toContain(
+      'in the combination ["neck","nek"]: unknown position "nek"',
+    );
+    expect((parsePosition(['neck', 'neck']) as { error: string }).error).toContain('position neck is listed twice');
+    expect((parsePosition([]) as { error: string }).error).toContain('an empty list of positions');
+    expect((parsePosition([['neck']]) as { error: string }).error).toContain('a combined position lists single positions');
+  });
+
+  it('a sweep with combined positions: [[residual, neck]]', () => {
+    const e = parse('name: t\nsweep:\n  module: [DAttention]\n  position: [[residual, neck], neck, all-four]\n');
+    expect(e.positions.map((p) => p.label)).toEqual(['residual+neck', 'neck', 'residual+pre-SPPF+neck+pre-head']);
   });
 
   it('suggestions', () => {

@@ -59,8 +59,12 @@ export interface ModuleChoice {
 }
 
 export interface PositionChoice {
-  position: InsertPosition;
-  /** Short name stored in the database: `residual`, `pre-SPPF`, `after:9`, `after:[4,6]`, `residual:[2]`. */
+  /** One position, or several applied together in one rewrite. */
+  position: InsertPosition | InsertPosition[];
+  /**
+   * Short name stored in the database: `residual`, `pre-SPPF`, `after:9`, `after:[4,6]`, `residual:[2]`;
+   * a combination joins its positions' names with `+` (`residual+neck`).
+   */
   label: string;
 }
 

@@ -86,6 +86,17 @@ describe('trial expansion', () => {
     expect(t[4].modelYaml).toMatch(/FocusedLinearAttention, \[None, 4\]/);
   });
 
+  it('combined positions: one variant named by the positions joined with +, all modules in one model', () => {
+    const t = expand(
+      TEXT.replace('position: [pre-SPPF, neck, { after: 4 }]', 'position: [[residual, neck]]').replace('seeds: [0, 1]', 'seeds: [0]'),
+    );
+    const dat = t.filter((x) => x.module === 'DAttention');
+    expect(dat.map((x) => [x.variant, x.position])).toEqual([['DAttention@residual+neck', 'residual+neck']]);
+    const plan = parseModel(dat[0].modelYaml, registry, { nc: 2 });
+    expect(plan.layers.filter((l) => l.module === 'DAttention').map((l) => l.index)).toEqual([13]);
+    expect(dat[0].modelYaml).toContain('{attn: DAttention, args: []}');
+  });
+
   it('combinations that cannot be built are experiment errors naming the line', () => {
     const bad = TEXT.replace('{ after: 4 }', '{ after: 99 }');
     let err: unknown;

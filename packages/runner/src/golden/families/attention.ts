@@ -46,6 +46,10 @@ export const attentionFamily: GoldenFamily = {
     }
     const [pkg, p] = found[0];
     const c = loadParityCase(f.path);
+    // Every tensor the case file names must be in its tensor file: a missing one is a broken case, said by name.
+    const keys: unknown = f.json.keys;
+    const missing = Array.isArray(keys) ? keys.filter((k) => typeof k === 'string' && !c.tensors.has(k)) : [];
+    if (missing.length) throw new Error(`${f.json.file}: missing tensor(s) ${missing.slice(0, 5).join(', ')} named in "keys" of ${name}`);
     const r = runParityCase(c, p.goldenAdapter);
     if (ctx.verbose || !r.pass) {
       for (const row of r.rows) {

@@ -2,6 +2,7 @@
 import type { GoldenFamily } from '../types.js';
 import { attentionFamily } from './attention.js';
 import { cocoFamily } from './coco.js';
+import { statsFamily } from './stats.js';
 import { yolov8CensusFamily } from './yolov8-census.js';
 import { yolov8ForwardFamily } from './yolov8-forward.js';
 import { yolov8InsertionFamily } from './yolov8-insertion.js';
@@ -19,6 +20,7 @@ export const FAMILIES: GoldenFamily[] = [
   yolov8MetricsEdgeFamily,
   yolov8NmsFamily,
   cocoFamily,
+  statsFamily,
 ];
 
 /** Case kinds of the YOLOv8 reference data (`fixtures/golden/yolov8/README.md`), to name them when unevaluated. */
