@@ -81,7 +81,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     const db = path.join(tmp, 'a.db');
     const slurm = path.join(tmp, 'workers.sh');
     const s = queued([smoke, '--db', db, '--queue', r.url, '--slurm-script', slurm]);
-    await s.waitFor(/trial\(s\) added/);
+    await s.waitFor(/trial\(s\) added/, 300_000);
     worker(r.url);
     worker(r.url);
     const { code } = await s.exited;
@@ -99,7 +99,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     const r = await redis('b');
     const db = path.join(tmp, 'b.db');
     const s = queued([smoke, '--db', db, '--queue', r.url]);
-    await s.waitFor(/trial\(s\) added/);
+    await s.waitFor(/trial\(s\) added/, 300_000);
     // Each worker its own checkpoint folder (none shared): the trial restarts from scratch elsewhere.
     const a = worker(r.url, ['--checkpoints', path.join(tmp, 'ck-a')]);
     await s.waitFor(/seed 0 {2}epoch 1\/2/);
@@ -123,7 +123,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     const r = await redis('c');
     const db = path.join(tmp, 'c.db');
     const s = queued([smoke, '--db', db, '--queue', r.url]);
-    await s.waitFor(/trial\(s\) added/);
+    await s.waitFor(/trial\(s\) added/, 300_000);
     worker(r.url);
     await s.waitFor(/seed 0 {2}epoch 1\/2/);
     s.proc.kill('SIGKILL');
@@ -158,7 +158,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     );
     const db = path.join(tmp, 'd.db');
     const s = queued([exp, '--db', db, '--queue', r.url]);
-    await s.waitFor(/trial\(s\) added/);
+    await s.waitFor(/trial\(s\) added/, 300_000);
     worker(r.url, ['--data-root', other]);
     const { code } = await s.exited;
     expect(code, s.stderr()).toBe(1);
