@@ -1,6 +1,6 @@
 // `pnpm golden` contract: one line per case (PASS/FAIL/SKIPPED, name, worst, tol), then `N passed, M failed`,
 // exit code 1 when any case failed. Runs the built CLI as a user would.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,13 +9,30 @@ import { expect, test } from 'vitest';
 const root = path.resolve(import.meta.dirname, '..');
 const cli = path.join(root, 'packages/runner/dist/cli/golden.js');
 
-function golden(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, INIT_CWD: root } });
-  const lines = r.stdout.trim().split('\n');
-  return { code: r.status, lines, stderr: r.stderr };
+interface GoldenRun {
+  code: number | null;
+  lines: string[];
+  stderr: string;
 }
 
-let fixtureRun: ReturnType<typeof golden> | undefined;
+/** Runs the CLI asynchronously: a synchronous child blocks the test worker past vitest's 60 s RPC timeout. */
+function golden(args: string[]): Promise<GoldenRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, INIT_CWD: root } });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, lines: out.trim().split('\n'), stderr: err }));
+  });
+}
+
+let fixtureRun: Promise<GoldenRun> | undefined;
 /** One run over the repo fixtures, shared by the tests that read it (about 40 s on wasm). */
 const fixtures = () => {
   fixtureRun ??= golden(['fixtures/golden', '--backend', 'wasm']);
@@ -24,8 +41,8 @@ const fixtures = () => {
 
 const LINE = /^(PASS|FAIL|SKIPPED)\s+(\S+)\s+worst (\S+)\s+tol (\S+)/;
 
-test('evaluates the repo fixtures: every line well-formed, totals match, exit code follows failures', () => {
-  const { code, lines, stderr } = fixtures();
+test('evaluates the repo fixtures: every line well-formed, totals match, exit code follows failures', async () => {
+  const { code, lines, stderr } = await fixtures();
   const total = lines.at(-1) as string;
   const m = /^(\d+) passed, (\d+) failed$/.exec(total);
   expect(m, `last line: ${total}\n${stderr}`).not.toBeNull();
@@ -85,8 +102,8 @@ function familyOf(name: string): string {
   return name.startsWith('coco_') ? 'coco' : 'attention';
 }
 
-test('pins the exact number of PASS lines of the repo fixtures, per family', () => {
-  const { lines } = fixtures();
+test('pins the exact number of PASS lines of the repo fixtures, per family', async () => {
+  const { lines } = await fixtures();
   const got: Record<string, number> = {};
   for (const l of lines) {
     const m = LINE.exec(l);
@@ -97,18 +114,18 @@ test('pins the exact number of PASS lines of the repo fixtures, per family', () 
   expect(lines.at(-1)).toBe(`${total} passed, 0 failed`);
 });
 
-test('an unknown JSON layout is SKIPPED with the reason; an unparsable one FAILS', () => {
+test('an unknown JSON layout is SKIPPED with the reason; an unparsable one FAILS', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'golden-'));
   fs.writeFileSync(path.join(dir, 'other.json'), JSON.stringify({ hello: 'world' }));
   fs.writeFileSync(path.join(dir, 'broken.json'), '{ not json');
-  const { code, lines } = golden([dir]);
+  const { code, lines } = await golden([dir]);
   expect(lines.find((l) => l.includes('other.json'))).toMatch(/^SKIPPED .*not a case file/);
   expect(lines.find((l) => l.includes('broken.json'))).toMatch(/^FAIL .*not valid JSON/);
   expect(lines.at(-1)).toBe('0 passed, 1 failed');
   expect(code).toBe(1);
 });
 
-test('the gate is strict: a case file of a known family that cannot be evaluated fails (exit 1)', () => {
+test('the gate is strict: a case file of a known family that cannot be evaluated fails (exit 1)', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'golden-strict-'));
   const src = path.join(root, 'fixtures/golden');
   // insertion case with an unknown position key
@@ -137,7 +154,7 @@ test('the gate is strict: a case file of a known family that cannot be evaluated
   // a forward case whose tensor file is missing
   const fwd = JSON.parse(fs.readFileSync(path.join(src, 'yolov8/forward_n.json'), 'utf8'));
   fs.writeFileSync(path.join(dir, 'forward.json'), JSON.stringify({ ...fwd, file: 'nowhere.safetensors' }));
-  const { code, lines } = golden([dir]);
+  const { code, lines } = await golden([dir]);
   expect(lines.find((l) => l.includes('after-nowhere'))).toMatch(/^FAIL .*unknown position key/);
   expect(lines.find((l) => l.includes('doubleattn_missing_tensor'))).toMatch(/^FAIL .*output\.y/);
   expect(lines.find((l) => l.includes('alien'))).toMatch(/^FAIL .*AlienAttention/);
@@ -147,11 +164,11 @@ test('the gate is strict: a case file of a known family that cannot be evaluated
   expect(code).toBe(1);
 });
 
-test('unknown backend and missing path are clear errors', () => {
-  const a = golden(['fixtures/golden', '--backend', 'metal']);
+test('unknown backend and missing path are clear errors', async () => {
+  const a = await golden(['fixtures/golden', '--backend', 'metal']);
   expect(a.code).toBe(2);
-  expect(a.stderr).toMatch(/unknown backend "metal"; known: auto, tensorflow, node, wasm, cpu/);
-  const b = golden(['no/such/dir']);
+  expect(a.stderr).toMatch(/unknown backend "metal"; known: auto, tensorflow, webgpu, node, wasm, cpu/);
+  const b = await golden(['no/such/dir']);
   expect(b.code).toBe(2);
   expect(b.stderr).toMatch(/does not exist/);
 });

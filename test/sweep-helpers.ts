@@ -73,7 +73,7 @@ export function spawnCli(script: string, args: string[], env: Record<string, str
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitFor(re, ms = 120_000) {
+    waitFor(re, ms = 300_000) {
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}\nstdout:\n${out}\nstderr:\n${err}`)), ms);
         waiters.push({

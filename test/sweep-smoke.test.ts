@@ -27,6 +27,11 @@ interface ResultRow {
   train_seconds: number | null;
   error: string | null;
   finished_at: string | null;
+  coco_ap: number | null;
+  ap_small: number | null;
+  ap_medium: number | null;
+  ap_large: number | null;
+  ar100: number | null;
 }
 
 const results = (db: string) => query<ResultRow>(db, `SELECT * FROM results WHERE sweep = 'smoke' ORDER BY trial_id`);
@@ -49,7 +54,24 @@ function expectComplete(db: string) {
     expect(r.train_seconds).toBeGreaterThan(0);
     expect(r.map50).not.toBeNull();
     expect(r.error).toBeNull();
+    // COCO evaluation of the best epoch: the 160 px validation images have small, medium and large objects,
+    // so pycocotools gives a number (not -1 / NULL) for every area range.
+    for (const k of ['coco_ap', 'ap_small', 'ap_medium', 'ap_large', 'ar100'] as const) {
+      expect(r[k], `${r.trial_id} ${k}`).not.toBeNull();
+      expect(r[k]).toBeGreaterThanOrEqual(0);
+      expect(r[k]).toBeLessThanOrEqual(1);
+    }
   }
+  // Per-class AP rows of the best epoch, one per class of the 2-class set.
+  const perClass = query<{ trial_id: string; class_id: number; n_gt: number }>(
+    db,
+    'SELECT * FROM coco_class_ap ORDER BY trial_id, class_id',
+  );
+  expect(perClass.map((p) => `${p.trial_id}:${p.class_id}`)).toEqual(rows.flatMap((r) => [`${r.trial_id}:0`, `${r.trial_id}:1`]).sort());
+  for (const p of perClass) expect(p.n_gt).toBeGreaterThan(0);
+  console.log(
+    `smoke COCO: ${rows.map((r) => `${r.module ?? 'baseline'} AP ${r.coco_ap} APs ${r.ap_small} APm ${r.ap_medium} APl ${r.ap_large} AR100 ${r.ar100}`).join('; ')}`,
+  );
   expect(dat.params).toBeGreaterThan(base.params as number);
   // One epoch row per trial and epoch, no duplicates.
   const ep = epochRows(db);
@@ -63,7 +85,8 @@ describe('pnpm sweep experiments/smoke.yaml', () => {
     const r = await sweepDone([smoke, '--db', db], env);
     expect(r.code, r.stderr).toBe(0);
     const rows = expectComplete(db);
-    expect(r.stdout).toMatch(/variant\s+seeds\s+mAP50-95\s+mAP50\s+P\s+R\s+FPS\s+Δ mAP50-95/);
+    expect(r.stdout).toMatch(/variant\s+seeds\s+mAP50-95 \(n\)\s+Δ mAP50-95\s+Δ 95% CI\s+p \(Holm\)\s+mAP50\s+P\s+R\s+FPS\s+Δ FPS/);
+    expect(r.stdout).toMatch(/Not testable: DAttention@pre-SPPF \(1 seed: no test possible\)/);
     expect(r.stdout).toMatch(/^baseline\s+1\s/m);
     expect(r.stdout).toMatch(/^DAttention@pre-SPPF\s+1\s/m);
     // Provenance and the stored model YAML.

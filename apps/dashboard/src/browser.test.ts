@@ -65,9 +65,35 @@ function checkMatrix(cells: Awaited<ReturnType<typeof readMatrix>>, metric: Metr
     if (c.key !== 'baseline' && s.mean !== null && base !== null) {
       expect(c.delta.startsWith(`Δ ${formatDelta(metric, s.mean - base)}`), `${c.key} delta "${c.delta}"`).toBe(true);
       const better = s.mean - base > 0 === !['params', 'gflops'].includes(metric);
-      if (s.mean !== base) expect(c.cls).toContain(better ? 'better' : 'worse');
+      // Colour only where the difference is significant (Holm); otherwise the cell is neutral ("same").
+      if (s.mean !== base) expect(c.cls).toContain(c.cls.includes('sig-significant') ? (better ? 'better' : 'worse') : 'same');
     }
   }
+}
+
+/**
+ * A sweep whose values we chose: A@neck clearly above the baseline (significant by the paired t-test,
+ * even after Holm), B@neck inside the baseline's seed spread (within noise), C@neck with one seed.
+ */
+const CHOSEN = 'chosen';
+function chosenSweep(db: string): void {
+  const t = new Tracker(db);
+  t.upsertSweep({ name: CHOSEN, description: 'values chosen by the test', config: {} });
+  const values: [string | null, number[]][] = [
+    [null, [0.5, 0.51, 0.49]],
+    ['A', [0.6, 0.62, 0.59]],
+    ['B', [0.505, 0.49, 0.5]],
+    ['C', [0.3]],
+  ];
+  let ord = 0;
+  for (const [mod, vs] of values) {
+    vs.forEach((v, seed) => {
+      const id = `chosen-${mod ?? 'baseline'}-${seed}`;
+      t.addTrial(CHOSEN, { id, module: mod, position: mod ? 'neck' : null, seed, config: {} }, ord++);
+      t.finishTrial(id, { map50_95: v, map50: v + 0.2, precision: 0.5, recall: 0.5, fitness: v, fps: 100 });
+    });
+  }
+  t.close();
 }
 
 beforeAll(async () => {
@@ -83,6 +109,7 @@ beforeAll(async () => {
     failVariants: [['MSDeformAttn', 'pre-head']],
   });
   generateDb(file, { sweep: 'dat-positions', modules: ['DAttention'], seeds: 3, epochs: 30, description: 'DAttention at four positions' });
+  chosenSweep(file);
   web = await buildWeb();
   app = await buildServer({ db: file, staticDir: web });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -98,11 +125,71 @@ afterAll(async () => {
   if (file) fs.rmSync(path.dirname(file), { recursive: true, force: true });
 });
 
+describe('significance in the matrix (a sweep of chosen values)', () => {
+  const cellOf = async (key: string) =>
+    b.page.$eval(`td.cell[data-variant="${key}"]`, (td) => ({
+      sig: td.getAttribute('data-significance'),
+      cls: td.className,
+      text: td.textContent ?? '',
+      title: td.getAttribute('title') ?? '',
+      bg: (td as HTMLElement).style.background,
+    }));
+
+  test('a significant cell keeps its colour with a marker; a within-noise cell is neutral; n = 1 says so', async () => {
+    await openPage(b.page, `${url}#/sweep/${CHOSEN}`, 'sweep');
+    const a = await cellOf('A@neck');
+    expect(a.sig).toBe('significant');
+    expect(a.cls).toContain('better');
+    expect(a.text).toContain('▲');
+    expect(a.bg).not.toBe('');
+    expect(a.title).toMatch(
+      /Δ 95% CI \[.+\]; p \S+, p \(Holm\) \S+; paired t-test by seed; sign-flip p 0\.25; detectable effect \(80% power\) \S+/,
+    );
+    const bn = await cellOf('B@neck');
+    expect(bn.sig).toBe('noise');
+    expect(bn.cls).toContain('same');
+    expect(bn.cls).not.toMatch(/better|worse/);
+    expect(bn.text).toContain('within noise');
+    expect(bn.text).not.toMatch(/▲|▼/);
+    expect(bn.bg).toBe('');
+    const c = await cellOf('C@neck');
+    expect(c.sig).toBe('untestable');
+    expect(c.text).toContain('1 seed: no test possible');
+    expect(await b.page.textContent('[data-testid="noise-floor"]')).toMatch(
+      /Baseline per seed: seed 0: 0\.500, seed 1: 0\.510, seed 2: 0\.490\. Seed std 0\.010 \(n = 3\)/,
+    );
+    console.log('screenshot', await shot('significance'));
+  });
+
+  test('the test control switches to Welch; the LaTeX export marks the significant cell only', async () => {
+    await b.page.selectOption('select[data-testid="test"]', 'welch');
+    await b.page.waitForFunction(() =>
+      document.querySelector('td.cell[data-variant="A@neck"]')?.getAttribute('title')?.includes("Welch's t-test"),
+    );
+    expect(await b.page.getAttribute('a[data-testid="export-tex"]', 'href')).toContain('test=welch');
+    await b.page.selectOption('select[data-testid="test"]', 'auto');
+    await b.page.waitForFunction(() =>
+      document.querySelector('td.cell[data-variant="A@neck"]')?.getAttribute('title')?.includes('paired t-test'),
+    );
+    const [dl] = await Promise.all([b.page.waitForEvent('download'), b.page.click('a[data-testid="export-tex"]')]);
+    const tex = fs.readFileSync((await dl.path()) as string, 'utf8');
+    expect(tex).toContain('$\\mathbf{0.603 \\pm 0.015}^{\\dagger}$');
+    expect(tex).toContain('$0.498 \\pm 0.008$');
+    expect(tex).toContain('$0.300$');
+    expect(tex).toMatch(
+      /\$\^\{\\dagger\}\$ differs from the baseline at \$\\alpha = 0\.05\$: paired t-test by seed \(two-sided\), Holm-corrected over the 2 variants\./,
+    );
+    expect(tex).toMatch(/Bold: best, significantly better than the runner-up \(paired t-test by seed/);
+    const [md] = await Promise.all([b.page.waitForEvent('download'), b.page.click('a[data-testid="export-md"]')]);
+    expect(fs.readFileSync((await md.path()) as string, 'utf8')).toMatch(/\| A@neck \| 3 \|.*▲ \|/);
+  });
+});
+
 describe('dashboard in chromium', () => {
   test('sweeps page: both sweeps with their counts and best variant', async () => {
     await openPage(b.page, url, 'sweeps');
     const rows = await b.page.$$eval('table[data-testid="sweeps"] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-sweep')));
-    expect(rows.sort()).toEqual(['attention-positions', 'dat-positions']);
+    expect(rows.sort()).toEqual(['attention-positions', CHOSEN, 'dat-positions']);
     const counts = await b.page.$$eval(`tr[data-sweep="${SWEEP}"] .badge`, (bs) => bs.map((x) => x.textContent));
     const all = readResults(file, SWEEP);
     expect(counts).toContain(`${all.filter((r) => r.status === 'ok').length} ok`);
@@ -164,6 +251,14 @@ describe('dashboard in chromium', () => {
     expect(await b.page.$$eval('[data-testid="summary"] tbody tr', (trs) => trs.length)).toBeGreaterThan(5);
     expect(await b.page.textContent('pre.provenance')).toContain(first.trial_id);
     expect(await inked('trial-curve-map50_95')).toBeGreaterThan(2000);
+    // COCO evaluation: the 12 numbers and one row per class
+    const coco = await b.page.$$eval('[data-testid="trial-coco"] tr', (trs) =>
+      trs.map((tr) => [tr.getAttribute('data-stat'), tr.querySelector('td')?.textContent]),
+    );
+    expect(coco).toHaveLength(12);
+    expect(coco).toContainEqual(['ap_small', (first.ap_small as number).toFixed(3)]);
+    expect(coco).toContainEqual(['ar100', (first.ar100 as number).toFixed(3)]);
+    expect(await b.page.$$eval('[data-testid="trial-coco-classes"] tbody tr', (trs) => trs.length)).toBe(3);
     console.log('screenshot', await shot('trial'));
   });
 

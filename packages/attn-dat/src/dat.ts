@@ -219,9 +219,13 @@ export class DAttention extends Layer {
 
   /**
    * Forward with the sampling positions: `pos` and `reference` are [B, nGroups, Hk, Wk, 2] (y, x),
-   * as the official forward returns them.
+   * as the official forward returns them. With `attention`, also the softmax weights `attn`
+   * [B, heads, H*W, Hk*Wk] (query position row-major, sampled key row-major).
    */
-  forwardWithPos(x: tf.Tensor): { y: tf.Tensor4D; pos: tf.Tensor; reference: tf.Tensor } {
+  forwardWithPos(
+    x: tf.Tensor,
+    opts: { attention?: boolean } = {},
+  ): { y: tf.Tensor4D; pos: tf.Tensor; reference: tf.Tensor; attn?: tf.Tensor } {
     if (x.rank !== 4) throw new Error(`DAttention: expected an NHWC tensor of rank 4, got shape [${x.shape}]`);
     const [B, H, W, C] = x.shape as [number, number, number, number];
     if (C !== this.channels) throw new Error(`DAttention: input has ${C} channels, the module was built for ${this.channels}`);
@@ -282,6 +286,8 @@ export class DAttention extends Layer {
       const posOut = tf.reshape(pos, [B, g, Hk, Wk, 2]);
       // [Hk, Wk, 2] -> [1, 1, Hk, Wk, 2] -> [B, g, Hk, Wk, 2]
       const refOut = tf.broadcastTo(tf.reshape(reference, [1, 1, Hk, Wk, 2]), [B, g, Hk, Wk, 2]);
+      // [B*heads, H*W, Ns] -> [B, heads, H*W, Ns]
+      if (opts.attention) return { y, pos: posOut, reference: refOut, attn: tf.reshape(attn, [B, heads, H * W, nSample]) };
       return { y, pos: posOut, reference: refOut };
     });
   }

@@ -17,8 +17,19 @@
  *    ksize 9.
  * Resolved constructor args: `[c, DAttentionOptions]`; output channels c.
  */
-import type { BuildContext, ChannelContext, Module, ModulePlugin, ModuleSpec } from '@ablate/core';
-import { checkChannelArg as checkChannel, yamlBool, yamlInt, yamlIsMapping, yamlIsNone, yamlNumber } from '@ablate/core';
+import type {
+  BuildContext,
+  ChannelContext,
+  HeadPicture,
+  InspectOptions,
+  Module,
+  ModuleInspection,
+  ModulePlugin,
+  ModuleSpec,
+  WeightedPoint,
+} from '@ablate/core';
+import { checkChannelArg as checkChannel, queryGrid, yamlBool, yamlInt, yamlIsMapping, yamlIsNone, yamlNumber } from '@ablate/core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { DAttention, type DAttentionOptions, defaultHeads } from './dat.js';
 
 const NAME = 'DAttention';
@@ -134,6 +145,54 @@ export function flops(module: Module, inputShapes: number[][]): number {
   return module.flops(inputShapes[0]);
 }
 
+/**
+ * DAttention's picture: the deformed sampling points (reference points + learned offsets, one set per
+ * offset group, shared by every query) drawn for a query position with that query's softmax weight per
+ * head (the head reads the points of its channel group). Points are in fractions of the input map
+ * (align_corners=True: normalised -1 is the first pixel centre, +1 the last).
+ */
+export function inspect(module: Module, x: tf.Tensor, opts: InspectOptions): ModuleInspection {
+  if (!(module instanceof DAttention)) throw new Error(`${NAME}.inspect: expected a DAttention module, got ${module.typeName}`);
+  const [B, H, W] = x.shape as number[];
+  if (B !== 1) throw new Error(`${NAME}.inspect: expects one image [1, H, W, C], got shape [${x.shape}]`);
+  const r = module.forwardWithPos(x, { attention: true });
+  const attnT = r.attn as tf.Tensor;
+  const [, g, Hk, Wk] = r.pos.shape as number[];
+  const pos = r.pos.dataSync(); // [1, g, Hk, Wk, 2] (y, x) in [-1, 1]
+  const attn = attnT.dataSync(); // [1, heads, H*W, Ns]
+  r.y.dispose();
+  r.pos.dispose();
+  r.reference.dispose();
+  attnT.dispose();
+  const ns = Hk * Wk;
+  const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
+  const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
+  const heads = module.nHeads;
+  const frac = (v: number, n: number) => (((v + 1) / 2) * (n - 1) + 0.5) / n; // normalised -> fraction of the map
+  const groupOfHead = (h: number) => Math.floor((h * module.nHeadChannels) / (module.channels / g));
+  const queries = queryGrid(H, W, opts.maxQueries).map(([qy, qx]) => {
+    const q = qy * W + qx;
+    const hs: HeadPicture[] = [];
+    for (let h = 0; h < heads; h++) {
+      const gi = groupOfHead(h);
+      const pts: WeightedPoint[] = [];
+      for (let n = 0; n < ns; n++) {
+        const o = (gi * ns + n) * 2;
+        pts.push([r4(frac(pos[o + 1], W)), r4(frac(pos[o], H)), r6(attn[(h * H * W + q) * ns + n])]);
+      }
+      pts.sort((a, b) => b[2] - a[2]);
+      hs.push({ label: `head ${h} (group ${gi})`, points: pts.slice(0, opts.maxPoints) });
+    }
+    return { x: (qx + 0.5) / W, y: (qy + 0.5) / H, heads: hs };
+  });
+  return {
+    kind: 'sampling-points',
+    mapSize: [H, W],
+    note: `${g} offset group(s), ${Hk}x${Wk} sampled keys each (reference points + learned offsets); weight = the query's softmax attention per head`,
+    queries,
+  };
+}
+
 export const dattentionSpec: ModuleSpec = {
   name: NAME,
   aliases: ['DAttentionBaseline', 'DAT'],
@@ -148,6 +207,7 @@ export const dattentionSpec: ModuleSpec = {
     return new DAttention(c, opts ?? {});
   },
   flops,
+  inspect,
 };
 
 export const plugin: ModulePlugin = { id: '@ablate/attn-dat', modules: [dattentionSpec] };

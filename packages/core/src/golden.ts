@@ -96,13 +96,13 @@ function tolerances(c: ParityCase, key: string): { maxAbs: number; relL2: number
   return { maxAbs, relL2 };
 }
 
-function compareKey(c: ParityCase, key: string, got: tf.Tensor): TensorComparison {
+function compareKey(c: ParityCase, key: string, shape: readonly number[], got: ArrayLike<number>): TensorComparison {
   const want = c.tensors.get(key);
   if (!want) throw new Error(`${c.name}: the case has no tensor "${key}"`);
-  if (got.shape.length !== want.shape.length || got.shape.some((d, i) => d !== want.shape[i])) {
-    throw new Error(`${c.name}: ${key} has shape [${got.shape}], stored [${want.shape}]`);
+  if (shape.length !== want.shape.length || shape.some((d, i) => d !== want.shape[i])) {
+    throw new Error(`${c.name}: ${key} has shape [${shape}], stored [${want.shape}]`);
   }
-  const cmp = compareArrays(got.dataSync() as Float32Array, want.data as Float32Array);
+  const cmp = compareArrays(got, want.data as Float32Array);
   const tol = tolerances(c, key);
   const r1 = cmp.maxAbs / tol.maxAbs;
   const r2 = tol.relL2 === null ? 0 : cmp.relL2 / tol.relL2;
@@ -115,76 +115,114 @@ export interface ParityOptions {
   gradients?: boolean;
 }
 
-/** Runs one case through an adapter; tensors it makes are disposed before it returns. */
-export function runParityCase(c: ParityCase, adapter: ParityAdapter, opts: ParityOptions = {}): ParityReport {
-  const withGrads = opts.gradients !== false;
-  const module = adapter.build(c);
-  try {
-    module.eval();
-    const sd = new Map<string, tf.Tensor>();
-    for (const [k, t] of c.tensors) if (k.startsWith('param.')) sd.set(k.slice(6), toTfTensor(t, k));
-    module.loadStateDict(sd);
-    for (const t of sd.values()) t.dispose();
+/** The tensors a case compares, computed and kept (the caller reads and disposes them). */
+function computeParityTensors(c: ParityCase, module: Module, adapter: ParityAdapter, withGrads: boolean): [string, tf.Tensor][] {
+  module.eval();
+  const sd = new Map<string, tf.Tensor>();
+  for (const [k, t] of c.tensors) if (k.startsWith('param.')) sd.set(k.slice(6), toTfTensor(t, k));
+  module.loadStateDict(sd);
+  for (const t of sd.values()) t.dispose();
 
-    const inputSpec: Record<string, { differentiable?: boolean }> = c.json.inputs ?? {};
-    const inputs: Record<string, tf.Tensor> = {};
-    const inputVars: Record<string, tf.Variable> = {};
-    for (const [k, t] of c.tensors) {
-      if (!k.startsWith('input.')) continue;
-      const name = k.slice(6);
-      const tt = toTfTensor(t, k);
-      if (withGrads && inputSpec[name]?.differentiable && tt.dtype === 'float32') {
-        inputVars[name] = tf.variable(tt, true);
-        tt.dispose();
-        inputs[name] = inputVars[name];
-      } else inputs[name] = tt;
-    }
-    const rows: TensorComparison[] = [];
-    const outputKeys = [...c.tensors.keys()].filter((k) => k.startsWith('output.'));
-    try {
+  const inputSpec: Record<string, { differentiable?: boolean }> = c.json.inputs ?? {};
+  const inputs: Record<string, tf.Tensor> = {};
+  const inputVars: Record<string, tf.Variable> = {};
+  for (const [k, t] of c.tensors) {
+    if (!k.startsWith('input.')) continue;
+    const name = k.slice(6);
+    const tt = toTfTensor(t, k);
+    if (withGrads && inputSpec[name]?.differentiable && tt.dtype === 'float32') {
+      inputVars[name] = tf.variable(tt, true);
+      tt.dispose();
+      inputs[name] = inputVars[name];
+    } else inputs[name] = tt;
+  }
+  const out: [string, tf.Tensor][] = [];
+  const outputKeys = [...c.tensors.keys()].filter((k) => k.startsWith('output.'));
+  try {
+    tf.tidy(() => {
+      const outs = adapter.forward(module, inputs, c);
+      for (const k of outputKeys) {
+        const o = outs[k.slice(7)];
+        if (!o) throw new Error(`${c.name}: the adapter returned no output "${k.slice(7)}"`);
+        out.push([k, tf.keep(o)]);
+      }
+    });
+    if (withGrads) {
+      const params = module.namedParameters().filter(([, p]) => p.trainable);
+      const varList = [...Object.values(inputVars), ...params.map(([, p]) => p.variable)];
       tf.tidy(() => {
-        const outs = adapter.forward(module, inputs, c);
-        for (const k of outputKeys) {
-          const o = outs[k.slice(7)];
-          if (!o) throw new Error(`${c.name}: the adapter returned no output "${k.slice(7)}"`);
-          rows.push(compareKey(c, k, o));
+        const { grads } = tf.variableGrads(() => {
+          const outs = adapter.forward(module, inputs, c);
+          let loss: tf.Scalar = tf.scalar(0);
+          for (const k of outputKeys) {
+            const name = k.slice(7);
+            const cot = c.tensors.get(`cotangent.${name}`);
+            if (!cot) continue;
+            loss = tf.add(loss, tf.sum(tf.mul(outs[name], toTfTensor(cot)))) as tf.Scalar;
+          }
+          return loss;
+        }, varList);
+        for (const [name, v] of Object.entries(inputVars)) {
+          const key = `grad.input.${name}`;
+          if (c.tensors.has(key)) out.push([key, tf.keep(grads[v.name] ?? tf.zerosLike(v))]);
+        }
+        for (const [name, p] of params) {
+          const key = `grad.param.${name}`;
+          if (!c.tensors.has(key)) continue;
+          const g = grads[p.variable.name] ?? tf.zerosLike(p.variable);
+          out.push([key, tf.keep(p.toTorchPerm ? tf.transpose(g, p.toTorchPerm) : g)]);
         }
       });
-      if (withGrads) {
-        const params = module.namedParameters().filter(([, p]) => p.trainable);
-        const varList = [...Object.values(inputVars), ...params.map(([, p]) => p.variable)];
-        tf.tidy(() => {
-          const { grads } = tf.variableGrads(() => {
-            const outs = adapter.forward(module, inputs, c);
-            let loss: tf.Scalar = tf.scalar(0);
-            for (const k of outputKeys) {
-              const name = k.slice(7);
-              const cot = c.tensors.get(`cotangent.${name}`);
-              if (!cot) continue;
-              loss = tf.add(loss, tf.sum(tf.mul(outs[name], toTfTensor(cot)))) as tf.Scalar;
-            }
-            return loss;
-          }, varList);
-          for (const [name, v] of Object.entries(inputVars)) {
-            const key = `grad.input.${name}`;
-            if (c.tensors.has(key)) rows.push(compareKey(c, key, grads[v.name] ?? tf.zerosLike(v)));
-          }
-          for (const [name, p] of params) {
-            const key = `grad.param.${name}`;
-            if (!c.tensors.has(key)) continue;
-            const g = grads[p.variable.name] ?? tf.zerosLike(p.variable);
-            const gt = p.toTorchPerm ? tf.transpose(g, p.toTorchPerm) : g;
-            rows.push(compareKey(c, key, gt));
-          }
-        });
-        const missing = [...c.tensors.keys()].filter((k) => k.startsWith('grad.') && !rows.some((r) => r.key === k));
-        if (missing.length) throw new Error(`${c.name}: stored gradients not produced by the module: ${missing.join(', ')}`);
-      }
-    } finally {
-      for (const t of Object.values(inputs)) t.dispose();
+      const missing = [...c.tensors.keys()].filter((k) => k.startsWith('grad.') && !out.some(([key]) => key === k));
+      if (missing.length) throw new Error(`${c.name}: stored gradients not produced by the module: ${missing.join(', ')}`);
     }
-    const worst = rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
-    return { case: c.name, pass: rows.every((r) => r.pass), rows, worst };
+    return out;
+  } catch (e) {
+    for (const [, t] of out) t.dispose();
+    throw e;
+  } finally {
+    for (const t of Object.values(inputs)) t.dispose();
+  }
+}
+
+function report(c: ParityCase, rows: TensorComparison[]): ParityReport {
+  const worst = rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+  return { case: c.name, pass: rows.every((r) => r.pass), rows, worst };
+}
+
+/**
+ * Runs one case through an adapter; tensors it makes are disposed before it returns. Reads with
+ * `dataSync()`: on the webgpu backend use runParityCaseAsync.
+ */
+export function runParityCase(c: ParityCase, adapter: ParityAdapter, opts: ParityOptions = {}): ParityReport {
+  const module = adapter.build(c);
+  try {
+    const got = computeParityTensors(c, module, adapter, opts.gradients !== false);
+    try {
+      return report(
+        c,
+        got.map(([k, t]) => compareKey(c, k, t.shape, t.dataSync() as Float32Array)),
+      );
+    } finally {
+      for (const [, t] of got) t.dispose();
+    }
+  } finally {
+    module.dispose();
+  }
+}
+
+/** runParityCase with asynchronous reads (`await data()`): works on every backend, webgpu included. */
+export async function runParityCaseAsync(c: ParityCase, adapter: ParityAdapter, opts: ParityOptions = {}): Promise<ParityReport> {
+  const module = adapter.build(c);
+  try {
+    const got = computeParityTensors(c, module, adapter, opts.gradients !== false);
+    try {
+      const rows: TensorComparison[] = [];
+      for (const [k, t] of got) rows.push(compareKey(c, k, t.shape, (await t.data()) as Float32Array));
+      return report(c, rows);
+    } finally {
+      for (const [, t] of got) t.dispose();
+    }
   } finally {
     module.dispose();
   }

@@ -59,6 +59,56 @@ export interface ModuleSpec {
    * inputs of the given NHWC shapes. Omitted: the summary counts the module's Conv2d children only.
    */
   flops?(module: Module, inputShapes: number[][]): number;
+  /**
+   * The module's own picture for one input `x` [1, H, W, C] (its input in the model): what it samples or
+   * attends to. Omitted: the module has no picture beyond the generic feature-map energy.
+   */
+  inspect?(module: Module, x: tf.Tensor, opts: InspectOptions): ModuleInspection;
+}
+
+export interface InspectOptions {
+  /** At most this many query positions (a regular sub-grid of the map when it has more). */
+  maxQueries: number;
+  /** Per query and head, at most this many points (the largest weights). */
+  maxPoints: number;
+}
+
+/** A point on the module's input map: x, y as fractions of the map's width/height (0..1), and its weight. */
+export type WeightedPoint = [x: number, y: number, weight: number];
+
+/** What one head shows for one query: sampled points and/or a map over positions. */
+export interface HeadPicture {
+  label: string;
+  points?: WeightedPoint[];
+  /** Row-major [size[0] x size[1]] values over the map (attention weights or contributions). */
+  map?: { size: [number, number]; values: number[] };
+}
+
+/**
+ * A module's picture of itself (JSON, drawn by the dashboard over the input image; the map covers the
+ * letterboxed image). `queries`: per query position the heads' pictures (DAttention's sampling points,
+ * MSDeformAttn's, linear attention's per-query weights); `maps`: query-independent maps (A2's gather maps).
+ */
+export interface ModuleInspection {
+  kind: 'sampling-points' | 'attention-maps' | 'query-weights';
+  /** [H, W] of the module's input map. */
+  mapSize: [number, number];
+  /** One line on what is drawn (units, what the weight means). */
+  note: string;
+  queries?: { x: number; y: number; heads: HeadPicture[] }[];
+  maps?: { label: string; size: [number, number]; values: number[] }[];
+}
+
+/** Query positions (row, col) of a regular sub-grid of an H x W map with at most `max` cells. */
+export function queryGrid(h: number, w: number, max: number): [number, number][] {
+  const side = Math.max(1, Math.floor(Math.sqrt(max)));
+  const rows = Math.min(h, side);
+  const cols = Math.min(w, Math.max(1, Math.floor(max / rows)));
+  const out: [number, number][] = [];
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) out.push([Math.floor(((i + 0.5) * h) / rows), Math.floor(((j + 0.5) * w) / cols)]);
+  }
+  return out;
 }
 
 export interface ModulePlugin {

@@ -184,8 +184,24 @@ export function fromTfTensor(t: tf.Tensor, dtype?: 'F32' | 'I32' | 'I64'): SafeT
   return { dtype: 'I64', shape: [...t.shape], data: BigInt64Array.from(Array.from(v as Int32Array), (x) => BigInt(Math.round(x))) };
 }
 
+/** fromTfTensor with an asynchronous read (`await data()`): works on webgpu, which cannot read synchronously. */
+export async function fromTfTensorAsync(t: tf.Tensor, dtype?: 'F32' | 'I32' | 'I64'): Promise<SafeTensor> {
+  const want = dtype ?? (t.dtype === 'float32' ? 'F32' : 'I32');
+  const v = await t.data();
+  if (want === 'F32') return { dtype: 'F32', shape: [...t.shape], data: Float32Array.from(v as Float32Array) };
+  if (want === 'I32') return { dtype: 'I32', shape: [...t.shape], data: Int32Array.from(v as Int32Array) };
+  return { dtype: 'I64', shape: [...t.shape], data: BigInt64Array.from(Array.from(v as Int32Array), (x) => BigInt(Math.round(x))) };
+}
+
 export function loadSafetensorsFile(file: string): SafetensorsFile {
   return readSafetensors(fs.readFileSync(file), file);
+}
+
+function writeAtomically(file: string, bytes: Uint8Array): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, bytes);
+  fs.renameSync(tmp, file);
 }
 
 /** Writes tf tensors (float32 -> F32, int32 -> I32) atomically (temp file + rename). */
@@ -196,11 +212,18 @@ export function saveSafetensorsFile(
 ): void {
   const st = new Map<string, SafeTensor>();
   for (const [k, t] of tensors instanceof Map ? tensors : Object.entries(tensors)) st.set(k, fromTfTensor(t));
-  const bytes = writeSafetensors(st, metadata);
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
+  writeAtomically(file, writeSafetensors(st, metadata));
+}
+
+/** saveSafetensorsFile with asynchronous reads (every backend, webgpu included). */
+export async function saveSafetensorsFileAsync(
+  file: string,
+  tensors: Map<string, tf.Tensor> | Record<string, tf.Tensor>,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  const st = new Map<string, SafeTensor>();
+  for (const [k, t] of tensors instanceof Map ? tensors : Object.entries(tensors)) st.set(k, await fromTfTensorAsync(t));
+  writeAtomically(file, writeSafetensors(st, metadata));
 }
 
 /** The module's state dict (PyTorch names and layouts) as safetensors bytes. */

@@ -23,6 +23,8 @@ export interface RawSample {
 export interface SampleSource {
   readonly length: number;
   get(i: number): Promise<RawSample>;
+  /** The labels of item i without decoding its image (sources that read labels separately provide it). */
+  labelsOf?(i: number): Label[];
 }
 
 /** A corrupt image (no `line`) or label line that was skipped while loading. */

@@ -214,6 +214,11 @@ class UltralyticsSource implements SampleSource {
     }
     return { image: data, width: e.width, height: e.height, labels: e.labels.map((l) => ({ ...l })), path: e.path };
   }
+  labelsOf(i: number): Label[] {
+    const e = this.entries[i];
+    if (!e) throw new Error(`SampleSource.labelsOf: index ${i} is out of range 0..${this.entries.length - 1}`);
+    return e.labels.map((l) => ({ ...l }));
+  }
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {

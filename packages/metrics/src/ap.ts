@@ -90,6 +90,11 @@ export interface ApPerClassResult {
   rCurve: Float64Array[];
   f1Curve: Float64Array[];
   x: Float64Array;
+  /**
+   * The PR curve Ultralytics plots (`prec_values`): per class, the precision envelope of IoU 0.5
+   * interpolated at recall `x`; null for a class without predictions (Ultralytics leaves it out).
+   */
+  prCurve: (Float64Array | null)[];
   /** Index into `x` where P/R/F1 are read, and its confidence. */
   maxF1Index: number;
   maxF1Conf: number;
@@ -136,6 +141,7 @@ export function apPerClass(
   const pCurve: Float64Array[] = classes.map(() => new Float64Array(1000));
   const rCurve: Float64Array[] = classes.map(() => new Float64Array(1000));
   const nPred: number[] = [];
+  const prCurve: (Float64Array | null)[] = classes.map(() => null);
 
   classes.forEach((c, ci) => {
     const idx: number[] = [];
@@ -166,7 +172,11 @@ export function apPerClass(
       rCurve[ci] = npInterp(negX, negConf, recall[0], 0);
       pCurve[ci] = npInterp(negX, negConf, precision[0], 1);
     }
-    for (let j = 0; j < nT; j++) ap[ci][j] = computeAp(recall[j], precision[j]).ap;
+    for (let j = 0; j < nT; j++) {
+      const r = computeAp(recall[j], precision[j]);
+      ap[ci][j] = r.ap;
+      if (j === 0) prCurve[ci] = npInterp(x, r.mrec, r.mpre);
+    }
   });
 
   const f1Curve = classes.map((_, ci) => {
@@ -205,6 +215,7 @@ export function apPerClass(
     rCurve,
     f1Curve,
     x,
+    prCurve,
     maxF1Index: i,
     maxF1Conf: x[i],
   };

@@ -142,6 +142,14 @@ export class DetectionMetrics {
     return correct;
   }
 
+  /**
+   * The accumulated statistics (Ultralytics' `stats`: per prediction its correct row, conf and class; the
+   * GT classes), e.g. to compute curves even when no prediction was correct. Copies.
+   */
+  stats(): { correct: boolean[][]; conf: number[]; predCls: number[]; targetCls: number[] } {
+    return { correct: this.correct.map((r) => [...r]), conf: [...this.conf], predCls: [...this.predCls], targetCls: [...this.targetCls] };
+  }
+
   /** `get_stats` + `DetMetrics` properties. */
   compute(): DetectionResults {
     const ntPerClass = new Array(this.nc).fill(0);

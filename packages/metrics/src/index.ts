@@ -20,6 +20,7 @@ export {
   type CocoStats,
   cocoEvaluate,
 } from './coco.js';
+export { CocoCollector, type CocoSummary } from './coco-collect.js';
 export { type CocoCase, type CocoComparison, compareCocoCase, isCocoCase } from './coco-golden.js';
 export { ConfusionMatrix } from './confusion.js';
 export { type ClassMetrics, DetectionMetrics, type DetectionResults } from './det-metrics.js';

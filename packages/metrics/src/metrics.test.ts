@@ -1,5 +1,5 @@
 // Hand-made cases and naive float64 reference loops for the metrics building blocks.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, test } from 'vitest';
 import { apPerClass, computeAp, smooth } from './ap.js';
 import { ConfusionMatrix } from './confusion.js';
 import { DetectionMetrics } from './det-metrics.js';
@@ -306,5 +306,27 @@ describe('DetectionMetrics', () => {
     expect(bad.exactFailures.some((f) => f.includes('threshold 0'))).toBe(true);
     expect(bad.worst).toBeCloseTo(0.1, 12);
     expect(bad.worstAt).toBe('mp');
+  });
+});
+
+describe('apPerClass PR curve (Ultralytics prec_values)', () => {
+  test('per class: the precision envelope at IoU 0.5, non-increasing, its area close to AP50', () => {
+    const conf = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2];
+    const hit = [1, 0, 1, 1, 0, 1, 0, 1];
+    const tp = hit.map((v) => [v === 1, v === 1]);
+    const r = apPerClass(tp, conf, new Array(8).fill(0), new Array(6).fill(0));
+    const c = r.prCurve[0] as Float64Array;
+    expect(c.length).toBe(1000);
+    for (let k = 1; k < c.length; k++) expect(c[k]).toBeLessThanOrEqual(c[k - 1]);
+    expect(c[0]).toBe(1);
+    let area = 0;
+    for (let k = 1; k < c.length; k++) area += ((c[k] + c[k - 1]) / 2) * (r.x[k] - r.x[k - 1]);
+    expect(Math.abs(area - r.ap[0][0])).toBeLessThan(0.01);
+  });
+
+  test('a class with GT but no predictions has no curve (Ultralytics leaves it out)', () => {
+    const r = apPerClass([[true]], [0.9], [0], [0, 1]);
+    expect(r.prCurve[0]).not.toBeNull();
+    expect(r.prCurve[1]).toBeNull();
   });
 });

@@ -151,10 +151,10 @@ export function compare(x: SeedValues, y: SeedValues, choice: TestChoice, alpha 
     used = 'paired';
     r = paired;
   } else {
-    if (choice === 'paired' || choice === 'auto') {
+    if ((choice === 'paired' || choice === 'auto') && x.values.length >= 2 && y.values.length >= 2) {
       if (!pairs) {
         notes.push(`seeds ${seedList(x.seeds)} differ from the baseline's ${seedList(y.seeds)}: not paired, ${TEST_NAMES.welch} used`);
-      } else if (paired && isNoTest(paired) && x.values.length >= 2) {
+      } else if (paired && isNoTest(paired)) {
         notes.push(`${paired.reason}; ${TEST_NAMES.welch} used`);
       }
     }

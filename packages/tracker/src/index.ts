@@ -1,3 +1,3 @@
 /** @ablate/tracker: the SQLite store of sweeps, trials and epochs, and the `results` view. */
-export { MIGRATIONS, type Migration, RESULTS_COLUMNS, resultsViewSql, TRIAL_STATUSES, type TrialStatus } from './schema.js';
+export { COCO_COLUMNS, MIGRATIONS, type Migration, RESULTS_COLUMNS, resultsViewSql, TRIAL_STATUSES, type TrialStatus } from './schema.js';
 export * from './tracker.js';

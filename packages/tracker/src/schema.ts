@@ -8,6 +8,10 @@
  *                 speed, size, provenance
  *   sweep_trials  which sweeps a trial belongs to (an identical trial, e.g. the baseline, is shared)
  *   epochs        one row per trial and epoch: losses, learning rate, validation metrics, seconds
+ *   coco_class_ap one row per trial and class: COCO AP@[.50:.95] at the best epoch (migration 3)
+ *   trial_artefacts  (migration 4) per trial, where the trainer wrote its diagnostic artefacts at the
+ *                 best epoch (PR / confidence curves, confusion matrix, label statistics, validation
+ *                 images with predictions, attention pictures): a folder holding `artefacts.json`
  *
  * Trial leases (migration 6): a runner claims a trial (`Tracker.claimTrial`: status check and lease in
  * one transaction), keeps the lease alive with heartbeats, and a lease that expired is taken over.
@@ -144,6 +148,61 @@ FROM sweep_trials st JOIN trials t ON t.id = st.trial_id;
 `,
   },
   {
+    version: 2,
+    name: 'how FPS was measured: fused BatchNorm, NMS in the timed region',
+    sql: `
+ALTER TABLE trials ADD COLUMN fps_fused INTEGER;
+ALTER TABLE trials ADD COLUMN fps_nms INTEGER;
+`,
+  },
+  {
+    version: 3,
+    name: 'coco evaluation at the best epoch',
+    sql: `
+-- pycocotools COCOeval(bbox) numbers of the best epoch, boxes in original image pixels. NULL where
+-- pycocotools prints -1 (no ground truth in that area range) or where no COCO evaluation ran.
+ALTER TABLE trials ADD COLUMN coco_ap   REAL;  -- AP @[.50:.95], area all, 100 dets
+ALTER TABLE trials ADD COLUMN coco_ap50 REAL;
+ALTER TABLE trials ADD COLUMN coco_ap75 REAL;
+ALTER TABLE trials ADD COLUMN ap_small  REAL;  -- area < 32^2
+ALTER TABLE trials ADD COLUMN ap_medium REAL;  -- 32^2 <= area < 96^2
+ALTER TABLE trials ADD COLUMN ap_large  REAL;  -- area >= 96^2
+ALTER TABLE trials ADD COLUMN ar1       REAL;
+ALTER TABLE trials ADD COLUMN ar10      REAL;
+ALTER TABLE trials ADD COLUMN ar100     REAL;
+ALTER TABLE trials ADD COLUMN ar_small  REAL;
+ALTER TABLE trials ADD COLUMN ar_medium REAL;
+ALTER TABLE trials ADD COLUMN ar_large  REAL;
+
+CREATE TABLE coco_class_ap (
+  trial_id  TEXT NOT NULL REFERENCES trials (id) ON DELETE CASCADE,
+  class_id  INTEGER NOT NULL,   -- 0-based class index of the data set
+  name      TEXT,
+  ap        REAL,               -- AP @[.50:.95] (area all, 100 dets); NULL without ground truth
+  n_gt      INTEGER NOT NULL,   -- ground-truth boxes of the class in the validation set
+  PRIMARY KEY (trial_id, class_id)
+);
+`,
+  },
+  {
+    version: 4,
+    name: 'trial artefacts (diagnostic plots and pictures at the best epoch)',
+    sql: `
+CREATE TABLE trial_artefacts (
+  trial_id    TEXT PRIMARY KEY REFERENCES trials (id) ON DELETE CASCADE,
+  -- folder holding artefacts.json and the images: relative to the database's folder, or absolute
+  dir         TEXT NOT NULL,
+  -- 0-based epoch of the best weights the artefacts were made from
+  epoch       INTEGER NOT NULL,
+  images      INTEGER NOT NULL,
+  -- JSON list of the inserted modules with their layer index: [{"layer": 9, "module": "DAttention", "picture": true}]
+  modules     TEXT NOT NULL DEFAULT '[]',
+  bytes       INTEGER,
+  created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+`,
+  },
+  {
     version: 6,
     name: 'trial leases (one trial, one runner) and where a trial ran',
     sql: `
@@ -155,6 +214,22 @@ ALTER TABLE trials ADD COLUMN runner TEXT;
 `,
   },
 ];
+
+/** trials columns of the COCO numbers, by pycocotools' stat name (migration 3). */
+export const COCO_COLUMNS = {
+  AP: 'coco_ap',
+  AP50: 'coco_ap50',
+  AP75: 'coco_ap75',
+  APs: 'ap_small',
+  APm: 'ap_medium',
+  APl: 'ap_large',
+  AR1: 'ar1',
+  AR10: 'ar10',
+  AR100: 'ar100',
+  ARs: 'ar_small',
+  ARm: 'ar_medium',
+  ARl: 'ar_large',
+} as const;
 
 /** The `results` view's columns, in order: [column name, SQL expression over sweep_trials st / trials t]. */
 export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
@@ -173,6 +248,10 @@ export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['fps', 't.fps'],
   ['latency_ms', 't.latency_p50_ms'],
   ['latency_p90_ms', 't.latency_p90_ms'],
+  // 1 when the FPS benchmark ran with BatchNorm folded into the convs (Ultralytics' fuse()), 0 when not, NULL before v2.
+  ['fps_fused', 't.fps_fused'],
+  // 1 when NMS was inside the FPS benchmark's timed region, 0 when not, NULL before v2.
+  ['fps_nms', 't.fps_nms'],
   ['params', 't.params'],
   ['gflops', 't.gflops'],
   ['gflops_640', 't.gflops_640'],
@@ -186,6 +265,19 @@ export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['error', 't.error'],
   ['started_at', 't.started_at'],
   ['finished_at', 't.finished_at'],
+  // migration 3: COCO evaluation at the best epoch
+  ['coco_ap', 't.coco_ap'],
+  ['coco_ap50', 't.coco_ap50'],
+  ['coco_ap75', 't.coco_ap75'],
+  ['ap_small', 't.ap_small'],
+  ['ap_medium', 't.ap_medium'],
+  ['ap_large', 't.ap_large'],
+  ['ar1', 't.ar1'],
+  ['ar10', 't.ar10'],
+  ['ar100', 't.ar100'],
+  ['ar_small', 't.ar_small'],
+  ['ar_medium', 't.ar_medium'],
+  ['ar_large', 't.ar_large'],
   // migration 6: which runner trained it (`local` or a queue worker's host:pid), how many times a
   // runner started it, and how many of those were restarts from scratch (a lost worker, no shared checkpoint).
   ['runner', 't.runner'],

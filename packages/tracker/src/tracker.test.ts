@@ -7,7 +7,8 @@ import { describe, expect, test } from 'vitest';
 import { MIGRATIONS, RESULTS_COLUMNS as VIEW_COLUMNS } from './schema.js';
 import { Tracker } from './tracker.js';
 
-const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
+const NEWEST = Math.max(...MIGRATIONS.map((m) => m.version));
+
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-')), 'sub', 'ablate.db');
 
 const RESULTS_COLUMNS = [
@@ -29,6 +30,19 @@ const RESULTS_COLUMNS = [
   'epochs',
   'train_seconds',
   'error',
+  // migration 3 (COCO at the best epoch)
+  'coco_ap',
+  'coco_ap50',
+  'coco_ap75',
+  'ap_small',
+  'ap_medium',
+  'ap_large',
+  'ar1',
+  'ar10',
+  'ar100',
+  'ar_small',
+  'ar_medium',
+  'ar_large',
 ];
 
 describe('Tracker', () => {
@@ -36,14 +50,37 @@ describe('Tracker', () => {
     const file = tmp();
     const t = new Tracker(file);
     expect(t.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(t.schemaVersion()).toBe(LATEST);
+    expect(t.schemaVersion()).toBe(NEWEST);
     expect(t.migrate()).toEqual([]);
     const cols = (t.db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
     for (const c of RESULTS_COLUMNS) expect(cols).toContain(c);
     t.close();
     const again = new Tracker(file);
-    expect(again.schemaVersion()).toBe(LATEST);
+    expect(again.schemaVersion()).toBe(NEWEST);
     again.close();
+  });
+
+  test('a version-1 database is upgraded in place: migration 2 adds the FPS method columns, stored and in the view', () => {
+    const file = tmp();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    db.exec(MIGRATIONS[0].sql);
+    db.prepare('INSERT INTO schema_migrations VALUES (1, ?, ?)').run(MIGRATIONS[0].name, 'x');
+    db.prepare("INSERT INTO trials (id, seed, config_json, status, fps) VALUES ('old', 0, '{}', 'ok', 50)").run();
+    db.close();
+    const t = new Tracker(file);
+    expect(t.schemaVersion()).toBe(NEWEST);
+    t.upsertSweep({ name: 's', config: {} });
+    t.addTrial('s', { id: 'old', module: null, position: null, seed: 0, config: {} }, 0);
+    t.addTrial('s', { id: 'new', module: null, position: null, seed: 1, config: {} }, 1);
+    t.finishTrial('new', { fps: 80, fpsFused: true, fpsNms: false });
+    const rows = t.db.prepare('SELECT trial_id, fps, fps_fused, fps_nms FROM results ORDER BY trial_id').all();
+    expect(rows).toEqual([
+      { trial_id: 'new', fps: 80, fps_fused: 1, fps_nms: 0 },
+      { trial_id: 'old', fps: 50, fps_fused: null, fps_nms: null },
+    ]);
+    t.close();
   });
 
   test('the results view is recreated from RESULTS_COLUMNS when its stored definition differs, else left alone', () => {
@@ -92,6 +129,76 @@ describe('Tracker', () => {
     ]);
     expect(rows[0]).toMatchObject({ map50: 0.25, epochs: 3, fps: 40, latency_ms: 25, params: 3157200, error: null });
     expect(t.epochsOf('b0').map((e) => e.map50)).toEqual([0, 0.1, 0.25]);
+    t.close();
+  });
+
+  test('COCO numbers of the best epoch: trials columns, results view, per-class table; -1 stored as NULL; cleared on a fresh start', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's', config: {} });
+    t.addTrial('s', { id: 'x', module: null, position: null, seed: 0, config: {} }, 0);
+    t.markRunning('x');
+    const stats = {
+      AP: 0.3,
+      AP50: 0.6,
+      AP75: 0.25,
+      APs: 0.1,
+      APm: 0.35,
+      APl: -1,
+      AR1: 0.2,
+      AR10: 0.4,
+      AR100: 0.45,
+      ARs: 0.15,
+      ARm: 0.5,
+      ARl: -1,
+    };
+    const perClass = [
+      { cls: 0, name: 'circle', ap: 0.4, nGt: 7 },
+      { cls: 1, name: 'square', ap: -1, nGt: 0 },
+    ];
+    t.finishTrial('x', { map50: 0.5, coco: { stats, perClass } });
+    const row = t.db.prepare('SELECT * FROM results WHERE trial_id = ?').get('x') as Record<string, unknown>;
+    expect(row).toMatchObject({
+      map50: 0.5,
+      coco_ap: 0.3,
+      coco_ap50: 0.6,
+      coco_ap75: 0.25,
+      ap_small: 0.1,
+      ap_medium: 0.35,
+      ap_large: null,
+    });
+    expect(row).toMatchObject({ ar1: 0.2, ar10: 0.4, ar100: 0.45, ar_small: 0.15, ar_medium: 0.5, ar_large: null });
+    const c = t.cocoOf('x');
+    expect(c?.stats.APl).toBeNull();
+    expect(c?.stats.AR100).toBe(0.45);
+    expect(c?.perClass).toEqual([
+      { class_id: 0, name: 'circle', ap: 0.4, n_gt: 7 },
+      { class_id: 1, name: 'square', ap: null, n_gt: 0 },
+    ]);
+    // finishing again replaces the rows; a fresh start clears them
+    t.finishTrial('x', { map50: 0.5, coco: { stats, perClass: perClass.slice(0, 1) } });
+    expect(t.cocoOf('x')?.perClass).toHaveLength(1);
+    t.clearEpochs('x');
+    expect(t.cocoOf('x')).toBeNull();
+    expect((t.db.prepare('SELECT ar100 FROM results WHERE trial_id = ?').get('x') as { ar100: unknown }).ar100).toBeNull();
+    t.close();
+  });
+
+  test('a version-1 database gains the COCO columns and table, keeping its rows', () => {
+    const file = tmp();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const m1 = MIGRATIONS.find((m) => m.version === 1) as (typeof MIGRATIONS)[number];
+    db.exec(m1.sql);
+    db.prepare('INSERT INTO schema_migrations VALUES (1, ?, ?)').run(m1.name, 'then');
+    db.prepare("INSERT INTO sweeps (name, config_json) VALUES ('old', '{}')").run();
+    db.prepare("INSERT INTO trials (id, seed, config_json, status, map50) VALUES ('o', 0, '{}', 'ok', 0.7)").run();
+    db.prepare("INSERT INTO sweep_trials VALUES ('old', 'o', 0)").run();
+    db.close();
+    const t = new Tracker(file);
+    expect(t.schemaVersion()).toBe(NEWEST);
+    expect(t.db.prepare('SELECT map50, ap_small, ar100 FROM results').get()).toEqual({ map50: 0.7, ap_small: null, ar100: null });
+    expect(t.cocoOf('o')).toBeNull();
     t.close();
   });
 
@@ -178,7 +285,7 @@ describe('Tracker', () => {
     const db = new Database(file);
     db.prepare('INSERT INTO schema_migrations VALUES (99, ?, ?)').run('future', 'x');
     db.close();
-    expect(() => new Tracker(file)).toThrow(new RegExp(`schema version 99, newer than this program knows \\(${LATEST}\\)`));
+    expect(() => new Tracker(file)).toThrow(new RegExp(`schema version 99, newer than this program knows \\(${NEWEST}\\)`));
   });
 
   test("clearEpochs forgets a fresh start's epochs; unlinkOtherTrials keeps the trials; finishedCosts lists ok trials", () => {
@@ -258,5 +365,32 @@ describe('Tracker', () => {
     expect((t.db.prepare(`SELECT COUNT(*) AS n FROM trials WHERE status = 'running'`).get() as { n: number }).n).toBe(0);
     t.close();
     fs.rmSync(out, { recursive: true, force: true });
+  });
+});
+
+describe('trial artefacts (migration 4)', () => {
+  test('stored with the result, relative to the database folder; a fresh start removes them', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-art-'));
+    const file = path.join(dir, 'r.db');
+    const t = new Tracker(file);
+    try {
+      t.upsertSweep({ name: 's', config: {} });
+      t.addTrial('s', { id: 'a', module: null, position: null, seed: 0, config: {} }, 0);
+      expect(t.getArtefacts('a')).toBeNull();
+      const ref = {
+        dir: path.join(dir, 'checkpoints', 'a', 'artefacts'),
+        epoch: 1,
+        images: 8,
+        modules: [{ layer: 9, module: 'DAttention', picture: true }],
+        bytes: 10,
+      };
+      t.finishTrial('a', { map50: 0.5, artefacts: ref });
+      expect(t.getArtefacts('a')).toEqual({ ...ref, dir: path.join('checkpoints', 'a', 'artefacts') });
+      t.clearEpochs('a');
+      expect(t.getArtefacts('a')).toBeNull();
+    } finally {
+      t.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

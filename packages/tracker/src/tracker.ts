@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { MIGRATIONS, resultsViewSql, type TrialStatus } from './schema.js';
+import { COCO_COLUMNS, MIGRATIONS, resultsViewSql, type TrialStatus } from './schema.js';
 
 type DB = Database.Database;
 
@@ -56,6 +56,8 @@ export interface TrialRow {
   fps: number | null;
   latency_p50_ms: number | null;
   latency_p90_ms: number | null;
+  fps_fused: number | null;
+  fps_nms: number | null;
   backend: string | null;
   threads: number | null;
   train_seconds: number | null;
@@ -101,7 +103,21 @@ export interface TrialStart {
   modelYaml?: string;
 }
 
+/** COCO evaluation of a trial's best epoch (the shape of @ablate/metrics' CocoSummary); -1 means "no ground truth". */
+export interface CocoFinish {
+  stats: Record<keyof typeof COCO_COLUMNS, number>;
+  perClass: { cls: number; name: string; ap: number; nGt: number }[];
+}
+
+/** A stored COCO evaluation: the trials columns (null for no ground truth) and the per-class rows. */
+export interface CocoRow {
+  stats: Record<keyof typeof COCO_COLUMNS, number | null>;
+  perClass: { class_id: number; name: string | null; ap: number | null; n_gt: number }[];
+}
+
 export interface TrialFinish {
+  /** COCO numbers of the best epoch (stored in trials' COCO columns and coco_class_ap). */
+  coco?: CocoFinish | null;
   bestEpoch?: number | null;
   precision?: number | null;
   recall?: number | null;
@@ -111,7 +127,24 @@ export interface TrialFinish {
   fps?: number | null;
   latencyP50Ms?: number | null;
   latencyP90Ms?: number | null;
+  /** The FPS benchmark ran the fused model (BatchNorm folded into the convs). */
+  fpsFused?: boolean | null;
+  /** NMS was inside the FPS benchmark's timed region. */
+  fpsNms?: boolean | null;
   trainSeconds?: number | null;
+  /** Where the trainer wrote the best epoch's artefacts (stored with the result, in one transaction). */
+  artefacts?: ArtefactsRef | null;
+}
+
+/** A row of `trial_artefacts` (migration 4). */
+export interface ArtefactsRef {
+  /** Folder of artefacts.json: relative to the database's folder, or absolute. */
+  dir: string;
+  /** 0-based epoch of the best weights. */
+  epoch: number;
+  images: number;
+  modules: { layer: number; module: string; picture: boolean }[];
+  bytes?: number | null;
 }
 
 const now = () => new Date().toISOString();
@@ -307,10 +340,81 @@ export class Tracker {
   }
 
   finishTrial(id: string, f: TrialFinish): void {
+    this.db.transaction(() => {
+      this.finishRow(id, f);
+      if (f.coco !== undefined) this.storeCoco(id, f.coco);
+      if (f.artefacts) this.recordArtefacts(id, f.artefacts);
+    })();
+  }
+
+  /** Stores (or with null clears) a trial's COCO evaluation: -1 (no ground truth) and non-finite values become NULL. */
+  storeCoco(id: string, c: CocoFinish | null): void {
+    const val = (v: number | undefined) => (v === undefined || v === -1 || !Number.isFinite(v) ? null : v);
+    const keys = Object.keys(COCO_COLUMNS) as (keyof typeof COCO_COLUMNS)[];
+    this.db.transaction(() => {
+      this.db
+        .prepare(`UPDATE trials SET ${keys.map((k) => `${COCO_COLUMNS[k]} = ?`).join(', ')}, updated_at = ? WHERE id = ?`)
+        .run(...keys.map((k) => (c ? val(c.stats[k]) : null)), now(), id);
+      this.db.prepare('DELETE FROM coco_class_ap WHERE trial_id = ?').run(id);
+      const ins = this.db.prepare('INSERT INTO coco_class_ap (trial_id, class_id, name, ap, n_gt) VALUES (?, ?, ?, ?, ?)');
+      for (const p of c?.perClass ?? []) ins.run(id, p.cls, p.name ?? null, val(p.ap), p.nGt);
+    })();
+  }
+
+  /** A trial's stored COCO evaluation, or null when it has none. */
+  cocoOf(id: string): CocoRow | null {
+    const keys = Object.keys(COCO_COLUMNS) as (keyof typeof COCO_COLUMNS)[];
+    const row = this.db.prepare(`SELECT ${keys.map((k) => `${COCO_COLUMNS[k]} AS ${k}`).join(', ')} FROM trials WHERE id = ?`).get(id) as
+      | Record<keyof typeof COCO_COLUMNS, number | null>
+      | undefined;
+    const perClass = this.db
+      .prepare('SELECT class_id, name, ap, n_gt FROM coco_class_ap WHERE trial_id = ? ORDER BY class_id')
+      .all(id) as CocoRow['perClass'];
+    if (!row || (perClass.length === 0 && keys.every((k) => row[k] === null))) return null;
+    return { stats: row, perClass };
+  }
+
+  /** Stores (replaces) where a trial's artefacts are. */
+  recordArtefacts(id: string, a: ArtefactsRef): void {
+    this.db
+      .prepare(
+        `INSERT INTO trial_artefacts (trial_id, dir, epoch, images, modules, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (trial_id) DO UPDATE SET dir = excluded.dir, epoch = excluded.epoch, images = excluded.images,
+           modules = excluded.modules, bytes = excluded.bytes, created_at = excluded.created_at`,
+      )
+      .run(id, this.relativeDir(a.dir), a.epoch, a.images, JSON.stringify(a.modules), a.bytes ?? null, now());
+  }
+
+  /** A folder inside the database's folder is stored relative to it (the results move together). */
+  private relativeDir(dir: string): string {
+    if (!path.isAbsolute(dir) || this.file === ':memory:') return dir;
+    const rel = path.relative(path.dirname(path.resolve(this.file)), dir);
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : dir;
+  }
+
+  /** The artefacts of a trial, or null (none recorded, or a database older than migration 4). */
+  getArtefacts(id: string): ArtefactsRef | null {
+    const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trial_artefacts'").get();
+    if (!has) return null;
+    const r = this.db.prepare('SELECT dir, epoch, images, modules, bytes FROM trial_artefacts WHERE trial_id = ?').get(id) as
+      | { dir: string; epoch: number; images: number; modules: string; bytes: number | null }
+      | undefined;
+    if (!r) return null;
+    let modules: ArtefactsRef['modules'] = [];
+    try {
+      modules = JSON.parse(r.modules);
+    } catch {
+      modules = [];
+    }
+    return { dir: r.dir, epoch: r.epoch, images: r.images, modules, bytes: r.bytes };
+  }
+
+  private finishRow(id: string, f: TrialFinish): void {
     this.db
       .prepare(
         `UPDATE trials SET status = 'ok', error = NULL, best_epoch = ?, precision = ?, recall = ?, map50 = ?, map50_95 = ?, fitness = ?,
-           fps = ?, latency_p50_ms = ?, latency_p90_ms = ?, train_seconds = ?, pid = NULL, lease_owner = NULL, lease_expires = NULL, finished_at = ?, updated_at = ? WHERE id = ?`,
+           fps = ?, latency_p50_ms = ?, latency_p90_ms = ?, fps_fused = ?, fps_nms = ?, train_seconds = ?, pid = NULL,
+           lease_owner = NULL, lease_expires = NULL, finished_at = ?, updated_at = ? WHERE id = ?`,
       )
       .run(
         f.bestEpoch ?? null,
@@ -322,6 +426,8 @@ export class Tracker {
         f.fps ?? null,
         f.latencyP50Ms ?? null,
         f.latencyP90Ms ?? null,
+        f.fpsFused == null ? null : Number(f.fpsFused),
+        f.fpsNms == null ? null : Number(f.fpsNms),
         f.trainSeconds ?? null,
         now(),
         now(),
@@ -348,7 +454,9 @@ export class Tracker {
   clearEpochs(id: string): void {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM epochs WHERE trial_id = ?').run(id);
+      this.db.prepare('DELETE FROM trial_artefacts WHERE trial_id = ?').run(id);
       this.db.prepare('UPDATE trials SET epochs_done = 0, best_epoch = NULL, updated_at = ? WHERE id = ?').run(now(), id);
+      this.storeCoco(id, null);
     })();
   }
 

@@ -11,12 +11,12 @@ import { buildModel, DetectionLoss } from '@ablate/yolov8';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   batchGradients,
-  clipGradNorm,
   DEFAULT_TRAIN,
   GradAccumulator,
   type Grads,
   ModelEMA,
   Optimizer,
+  optimizerStep,
   paramGroups,
 } from '../src/index.js';
 
@@ -48,16 +48,11 @@ async function main() {
   for await (const b of loader.epoch(0)) {
     const t0 = performance.now();
     if (n > 0) t.data += t0 - tp;
-    const { grads } = batchGradients(model, crit, vars, b);
+    const { grads } = await batchGradients(model, crit, vars, b);
     const t1 = performance.now();
     acc.add(grads);
     const t2 = performance.now();
-    const g = acc.take() as Grads;
-    const c = clipGradNorm(g, 10);
-    tf.dispose([...Object.values(g), c.totalNorm]);
-    o.step(c.grads);
-    tf.dispose(Object.values(c.grads));
-    ema.update();
+    optimizerStep(o, ema, acc.take() as Grads);
     const t3 = performance.now();
     if (n > 0) {
       t.grads += t1 - t0;
@@ -82,8 +77,8 @@ async function main() {
   console.log(`data alone: ${((performance.now() - td) / k).toFixed(0)} ms per batch (mosaic on)`);
   // profile of the forward/backward
   const b0 = await loader.epoch(2)[Symbol.asyncIterator]().next();
-  const prof = await tf.profile(() => {
-    const { grads } = batchGradients(model, crit, vars, b0.value);
+  const prof = await tf.profile(async () => {
+    const { grads } = await batchGradients(model, crit, vars, b0.value);
     tf.dispose(Object.values(grads));
   });
   const byKernel = new Map<string, number>();

@@ -1,11 +1,13 @@
 /**
- * Inference speed: batch-1 eval-mode forward (the Detect decode included, NMS and data loading excluded)
- * on one fixed input tensor; `warmup` untimed runs, then `runs` timed runs, each ending when the output
+ * Inference speed as Ultralytics measures it: batch-1 eval-mode forward of the fused model (BatchNorm
+ * folded into the convs, Ultralytics' `model.fuse()`; @ablate/yolov8's fuseModel, undone afterwards), the
+ * Detect decode included, NMS and data loading excluded (Ultralytics reports NMS as its own
+ * "postprocess" time), on one fixed input tensor; `warmup` untimed runs, then `runs` timed runs, each ending when the output
  * is downloaded (so asynchronous backends are timed to completion). Reports the median FPS over the runs
  * and the latency percentiles p50 / p90 (numpy's linear interpolation).
  */
 import { Generator, randUniform } from '@ablate/core';
-import type { DetectionModel, DetectOutput } from '@ablate/yolov8';
+import { type DetectionModel, type DetectOutput, fuseModel } from '@ablate/yolov8';
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface BenchResult {
@@ -13,6 +15,10 @@ export interface BenchResult {
   p50Ms: number;
   p90Ms: number;
   runs: number;
+  /** BatchNorm folded into the convs while timed. */
+  fused: boolean;
+  /** NMS inside the timed region (never, here: see the header). */
+  nms: boolean;
 }
 
 /** numpy.percentile with linear interpolation (q in 0..100) of unsorted values. */
@@ -28,7 +34,7 @@ export function percentile(values: readonly number[], q: number): number {
 export async function benchFps(
   model: DetectionModel,
   imgsz: number | [number, number],
-  opts: { warmup?: number; runs?: number } = {},
+  opts: { warmup?: number; runs?: number; fuse?: boolean } = {},
 ): Promise<BenchResult> {
   const warmup = opts.warmup ?? 10;
   const runs = opts.runs ?? 50;
@@ -38,6 +44,7 @@ export async function benchFps(
   const x = randUniform([1, h, w, model.ch], 0, 1, new Generator(0));
   const wasTraining = model.training;
   model.eval();
+  const fusion = opts.fuse === false ? null : fuseModel(model);
   const once = async (): Promise<number> => {
     const t0 = performance.now();
     const out = model.forward(x) as DetectOutput;
@@ -58,8 +65,11 @@ export async function benchFps(
       p50Ms: percentile(ms, 50),
       p90Ms: percentile(ms, 90),
       runs,
+      fused: fusion !== null && fusion.fused > 0,
+      nms: false,
     };
   } finally {
+    fusion?.undo();
     x.dispose();
     model.train(wasTraining);
   }

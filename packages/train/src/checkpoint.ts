@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadSafetensorsFile, type Module, type SafetensorsFile, saveSafetensorsFile, toTfTensor } from '@ablate/core';
+import { loadSafetensorsFile, type Module, type SafetensorsFile, saveSafetensorsFileAsync, toTfTensor } from '@ablate/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { ModelEMA } from './ema.js';
 import type { Optimizer } from './optimizer.js';
@@ -44,8 +44,8 @@ function disposeMap(m: Map<string, tf.Tensor>): void {
   for (const t of m.values()) t.dispose();
 }
 
-/** Writes `last.safetensors` into `dir`. */
-export function saveLast(dir: string, model: Module, ema: ModelEMA, opt: Optimizer, state: CheckpointState): string {
+/** Writes `last.safetensors` into `dir` (reads asynchronously: every backend, webgpu included). */
+export async function saveLast(dir: string, model: Module, ema: ModelEMA, opt: Optimizer, state: CheckpointState): Promise<string> {
   const all = new Map<string, tf.Tensor>();
   const parts = [model.stateDict(), ema.stateDict(), opt.stateTensors()];
   try {
@@ -54,7 +54,7 @@ export function saveLast(dir: string, model: Module, ema: ModelEMA, opt: Optimiz
       for (const [k, t] of m) all.set(prefixes[i] + k, t);
     });
     const file = path.join(dir, LAST);
-    saveSafetensorsFile(file, all, { format: CHECKPOINT_FORMAT, 'ablate.train': JSON.stringify(state) });
+    await saveSafetensorsFileAsync(file, all, { format: CHECKPOINT_FORMAT, 'ablate.train': JSON.stringify(state) });
     return file;
   } finally {
     parts.forEach(disposeMap);
@@ -62,11 +62,11 @@ export function saveLast(dir: string, model: Module, ema: ModelEMA, opt: Optimiz
 }
 
 /** Writes `best.safetensors` (EMA weights) into `dir`. */
-export function saveBest(dir: string, ema: ModelEMA, epoch: number, fitness: number): string {
+export async function saveBest(dir: string, ema: ModelEMA, epoch: number, fitness: number): Promise<string> {
   const sd = ema.stateDict();
   try {
     const file = path.join(dir, BEST);
-    saveSafetensorsFile(file, sd, { format: 'ablate-ema-weights-v1', epoch: String(epoch), fitness: String(fitness) });
+    await saveSafetensorsFileAsync(file, sd, { format: 'ablate-ema-weights-v1', epoch: String(epoch), fitness: String(fitness) });
     return file;
   } finally {
     disposeMap(sd);

@@ -3,12 +3,14 @@
  * (ultralytics/utils/torch_utils.py): after every optimizer step, `updates += 1`,
  * `d = decay * (1 - exp(-updates / tau))` and every floating-point state-dict entry (parameters **and**
  * buffers such as BatchNorm running statistics) becomes `ema = d * ema + (1 - d) * model`.
- * Defaults decay 0.9999, tau 2000. The EMA is held as variables in the model's internal layout; `swap`
- * exchanges model and EMA values (no copy) so validation can run the model with EMA weights.
+ * Defaults decay 0.9999, tau 2000. The EMA is held as one flat variable over all entries (./flat.ts: an
+ * update is a few kernels, not three per entry) in the model's internal layout; `swap` exchanges model and
+ * EMA values so validation can run the model with EMA weights.
  * Status: exact semantics.
  */
 import type { Module, Parameter } from '@ablate/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { FlatLayout } from './flat.js';
 
 export function emaDecay(updates: number, decay = 0.9999, tau = 2000): number {
   return decay * (1 - Math.exp(-updates / tau));
@@ -18,7 +20,10 @@ export class ModelEMA {
   readonly decay: number;
   readonly tau: number;
   updates: number;
-  private readonly entries: { name: string; param: Parameter; ema: tf.Variable }[];
+  private readonly entries: { name: string; param: Parameter }[];
+  private readonly layout: FlatLayout;
+  /** [total]: every entry's EMA value, flattened and concatenated in entry order. */
+  private readonly flat: tf.Variable;
 
   constructor(model: Module, opts: { decay?: number; tau?: number; updates?: number } = {}) {
     this.decay = opts.decay ?? 0.9999;
@@ -27,7 +32,21 @@ export class ModelEMA {
     this.entries = model
       .namedTensors()
       .filter(([, p]) => p.variable.dtype === 'float32')
-      .map(([name, param]) => ({ name, param, ema: tf.variable(param.variable, false) }));
+      .map(([name, param]) => ({ name, param }));
+    this.layout = new FlatLayout(this.entries.map((e) => e.param.variable.shape));
+    const init = this.modelFlat();
+    this.flat = tf.variable(init, false);
+    init.dispose();
+  }
+
+  /** The model's current values of the entries, flat. */
+  private modelFlat(): tf.Tensor1D {
+    return this.layout.flatten(this.entries.map((e) => e.param.variable));
+  }
+
+  /** The EMA values, one tensor per entry (new tensors). */
+  private values(): tf.Tensor[] {
+    return this.layout.unflatten(this.flat);
   }
 
   /** d for the next update count. */
@@ -40,18 +59,20 @@ export class ModelEMA {
     this.updates += 1;
     const d = emaDecay(this.updates, this.decay, this.tau);
     tf.tidy(() => {
-      for (const e of this.entries) e.ema.assign(tf.add(tf.mul(e.ema, d), tf.mul(e.param.variable, 1 - d)));
+      this.flat.assign(tf.add(tf.mul(this.flat, d), tf.mul(this.modelFlat(), 1 - d)));
     });
   }
 
-  /** Exchanges the model's values with the EMA's (call again to swap back). No data is copied. */
+  /** Exchanges the model's values with the EMA's (call again to swap back). */
   swap(): void {
-    for (const e of this.entries) {
-      const cur = tf.clone(e.param.variable);
-      e.param.variable.assign(e.ema);
-      e.ema.assign(cur);
-      cur.dispose();
-    }
+    tf.tidy(() => {
+      const cur = this.modelFlat();
+      const ema = this.values();
+      this.entries.forEach((e, i) => {
+        e.param.variable.assign(ema[i]);
+      });
+      this.flat.assign(cur);
+    });
   }
 
   /** Runs `fn` with the EMA values in the model, then restores the model's own values (also on error). */
@@ -67,9 +88,12 @@ export class ModelEMA {
   /** EMA state in PyTorch names and layouts (new tensors; the caller disposes). */
   stateDict(): Map<string, tf.Tensor> {
     const out = new Map<string, tf.Tensor>();
-    for (const e of this.entries) {
-      out.set(e.name, e.param.toTorchPerm ? tf.transpose(e.ema, e.param.toTorchPerm) : tf.clone(e.ema));
-    }
+    const vals = this.values();
+    this.entries.forEach((e, i) => {
+      const perm = e.param.toTorchPerm;
+      out.set(e.name, perm ? tf.transpose(vals[i], perm) : vals[i]);
+      if (perm) vals[i].dispose();
+    });
     return out;
   }
 
@@ -86,13 +110,13 @@ export class ModelEMA {
       if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
         throw new Error(`EMA state "${e.name}" has shape [${t.shape}], expected [${want}]`);
       }
-      const v = e.param.fromTorchLayout(t);
-      e.ema.assign(v);
-      v.dispose();
     }
+    tf.tidy(() => {
+      this.flat.assign(this.layout.flatten(this.entries.map((e) => e.param.fromTorchLayout(get(e.name) as tf.Tensor))));
+    });
   }
 
   dispose(): void {
-    for (const e of this.entries) e.ema.dispose();
+    this.flat.dispose();
   }
 }

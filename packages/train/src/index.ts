@@ -3,12 +3,30 @@
  * groups, SGD Nesterov / Adam / AdamW, warmup and lr schedules, accumulation to nbs 64, gradient clipping,
  * EMA, close_mosaic, early stopping, best/last safetensors checkpoints, exact resume) and the FPS benchmark.
  */
+
+export {
+  ARTEFACT_IMAGES,
+  ARTEFACTS_DIR,
+  ARTEFACTS_FILE,
+  ARTEFACTS_FORMAT,
+  type ArtefactCurve,
+  type ArtefactOptions,
+  type Artefacts,
+  labelStats,
+  loadBest,
+  type ModuleArtefact,
+  readArtefacts,
+  writeArtefacts,
+} from './artefacts.js';
 export { type BenchResult, benchFps, percentile } from './bench.js';
 export { BEST, CHECKPOINT_FORMAT, type CheckpointState, LAST, type LoadedCheckpoint, readLast } from './checkpoint.js';
 export { emaDecay, ModelEMA } from './ema.js';
+export { FlatLayout } from './flat.js';
 export {
   chooseOptimizer,
+  clipFlatGradNorm,
   clipGradNorm,
+  type FlatGrads,
   type Grads,
   type GroupState,
   isNormModule,
@@ -38,9 +56,18 @@ export {
   GradAccumulator,
   MAX_GRAD_NORM,
   mosaicOn,
+  optimizerStep,
   type TrainBatchSource,
   type TrainOptions,
   train,
 } from './train.js';
 export { AbortError, type BatchProgress, type EpochReport, NonFiniteLossError, type TrainHooks, type TrainResult } from './types.js';
-export { type BatchSource, unletterbox, type ValidateOptions, type ValidationResult, validate, validateBatches } from './validate.js';
+export {
+  type BatchSource,
+  unletterbox,
+  type ValImage,
+  type ValidateOptions,
+  type ValidationResult,
+  validate,
+  validateBatches,
+} from './validate.js';

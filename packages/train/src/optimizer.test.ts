@@ -3,7 +3,16 @@
 import { BatchNorm2d, Conv2d, Generator, initBackend, LayerNorm, Linear, Module } from '@ablate/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { chooseOptimizer, clipGradNorm, type Grads, lrFit, Optimizer, type OptimizerName, paramGroups } from './optimizer.js';
+import {
+  chooseOptimizer,
+  clipFlatGradNorm,
+  clipGradNorm,
+  type Grads,
+  lrFit,
+  Optimizer,
+  type OptimizerName,
+  paramGroups,
+} from './optimizer.js';
 
 class Net extends Module {
   constructor() {
@@ -218,5 +227,53 @@ describe('gradient clipping (clip_grad_norm_, max_norm 10)', () => {
     tf.dispose([...Object.values(grads), c.c, big.totalNorm, ...Object.values(big.grads), small.totalNorm, ...Object.values(small.grads)]);
     tf.dispose([both.totalNorm, ...Object.values(both.grads)]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('flat updates', () => {
+  it('a parameter without a gradient keeps its value and gets no state (torch skips p.grad None)', () => {
+    const net = new Net();
+    const before = tf.memory().numTensors;
+    const opt = new Optimizer(paramGroups(net), { name: 'AdamW', lr: 0.01, momentum: 0.9, weightDecay: 0.1 });
+    const gen = new Generator(5);
+    const { grads } = randomGrads(net, gen);
+    const [skipName, skip] = net.namedParameters().find(([n]) => n === 'conv.weight') as [string, { variable: tf.Variable }];
+    const kept = Array.from(skip.variable.dataSync());
+    const others = net.namedParameters().filter(([n]) => n !== skipName);
+    const old = others.map(([, p]) => Array.from(p.variable.dataSync()));
+    grads[skip.variable.name].dispose();
+    delete grads[skip.variable.name];
+    opt.step(grads);
+    expect(Array.from(skip.variable.dataSync())).toEqual(kept);
+    others.forEach(([n, p], i) => {
+      expect(Array.from(p.variable.dataSync()), n).not.toEqual(old[i]);
+    });
+    const st = opt.stateTensors();
+    expect(st.has(`${skipName}.exp_avg`)).toBe(false);
+    expect(st.has('conv.bias.exp_avg')).toBe(true);
+    tf.dispose([...st.values(), ...Object.values(grads)]);
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    net.dispose();
+  });
+
+  it('clipFlatGradNorm equals clipGradNorm on the same gradients', () => {
+    const net = new Net();
+    const opt = new Optimizer(paramGroups(net), { name: 'SGD', lr: 0.01, momentum: 0.9, weightDecay: 0 });
+    const { grads } = randomGrads(net, new Generator(6), 10);
+    const ref = clipGradNorm(grads, 1);
+    const fg = opt.flattenGrads(grads);
+    const flat = clipFlatGradNorm(fg, 1);
+    expect(flat.totalNorm.dataSync()[0]).toBeCloseTo(ref.totalNorm.dataSync()[0], 4);
+    const refFlat = opt.flattenGrads(ref.grads);
+    refFlat.grads.forEach((g, j) => {
+      const a = g.dataSync();
+      const b = flat.grads.grads[j].dataSync();
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-6 * Math.max(1, Math.abs(a[i])));
+    });
+    tf.dispose([...Object.values(grads), ...Object.values(ref.grads), ref.totalNorm, ...fg.grads, ...flat.grads.grads, flat.totalNorm]);
+    tf.dispose(refFlat.grads);
+    opt.dispose();
+    net.dispose();
   });
 });

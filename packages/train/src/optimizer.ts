@@ -20,6 +20,7 @@
  */
 import { BatchNorm2d, LayerNorm, type Module, type Parameter } from '@ablate/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { FlatLayout } from './flat.js';
 
 export type OptimizerName = 'SGD' | 'Adam' | 'AdamW';
 export const OPTIMIZER_NAMES: readonly (OptimizerName | 'auto')[] = ['auto', 'SGD', 'Adam', 'AdamW'];
@@ -113,8 +114,26 @@ export interface OptimizerOptions {
 export type Grads = Record<string, tf.Tensor>;
 
 /**
- * One of SGD / Adam / AdamW over Ultralytics' three param groups. State tensors are non-trainable
- * variables; `dispose()` frees them.
+ * The gradients of one step as one flat vector per param group (./flat.ts), zeros where a parameter has
+ * no gradient; `present[j][i]` says whether parameter i of group j had one.
+ */
+export interface FlatGrads {
+  grads: tf.Tensor1D[];
+  present: boolean[][];
+}
+
+interface GroupFlat {
+  layout: FlatLayout;
+  /** Flat state vectors (SGD [momentum_buffer], Adam [exp_avg, exp_avg_sq]), created at the group's first step. */
+  slots: tf.Variable[] | null;
+  /** Per parameter: has it had a gradient yet (PyTorch creates its state then)? */
+  created: boolean[];
+}
+
+/**
+ * One of SGD / Adam / AdamW over Ultralytics' three param groups. The state of each group is one flat
+ * vector per state key (non-trainable variables; `dispose()` frees them), and each step updates a
+ * whole group with one pass of element-wise kernels over its flat vectors (./flat.ts).
  */
 export class Optimizer {
   readonly name: OptimizerName;
@@ -124,8 +143,7 @@ export class Optimizer {
   readonly eps: number;
   /** Steps taken (Adam's `step` state, equal for every parameter). */
   stepCount = 0;
-  /** Per parameter name: SGD [momentum_buffer], Adam [exp_avg, exp_avg_sq]. Created lazily as torch does. */
-  private readonly state = new Map<string, tf.Variable[]>();
+  private readonly flat: GroupFlat[];
 
   constructor(groups: [NamedParam[], NamedParam[], NamedParam[]], opts: OptimizerOptions) {
     if (!['SGD', 'Adam', 'AdamW'].includes(opts.name)) {
@@ -142,6 +160,11 @@ export class Optimizer {
       weightDecay: j === 1 ? opts.weightDecay : 0,
       momentum: opts.momentum,
     }));
+    this.flat = this.groups.map((g) => ({
+      layout: new FlatLayout(g.params.map((p) => p.param.variable.shape)),
+      slots: null,
+      created: g.params.map(() => false),
+    }));
   }
 
   /** State keys per parameter, PyTorch's names. */
@@ -157,18 +180,26 @@ export class Optimizer {
     });
   }
 
-  private slots(p: NamedParam): tf.Variable[] {
-    let s = this.state.get(p.name);
-    if (!s) {
-      s = this.stateKeys.map(() => {
-        const z = tf.zerosLike(p.param.variable);
-        const v = tf.variable(z, false);
-        z.dispose();
-        return v;
-      });
-      this.state.set(p.name, s);
+  private slots(j: number): tf.Variable[] {
+    const f = this.flat[j];
+    if (!f.slots) {
+      const n = f.layout.total;
+      f.slots = this.stateKeys.map(() => tf.tidy(() => tf.variable(tf.zeros([n]), false)));
     }
-    return s;
+    return f.slots;
+  }
+
+  /** Gradients by variable name -> one flat vector per group (new tensors; `grads` are not disposed). */
+  flattenGrads(grads: Grads): FlatGrads {
+    const present = this.groups.map((g) => g.params.map((p) => grads[p.param.variable.name] !== undefined));
+    const flat = tf.tidy(() =>
+      this.groups.map((g, j) =>
+        this.flat[j].layout.flatten(
+          g.params.map((p, i) => (present[j][i] ? grads[p.param.variable.name] : tf.zerosLike(p.param.variable))),
+        ),
+      ),
+    );
+    return { grads: flat, present };
   }
 
   /**
@@ -176,45 +207,68 @@ export class Optimizer {
    * PyTorch skips `p.grad is None`). Does not dispose the gradients.
    */
   step(grads: Grads): void {
+    const fg = this.flattenGrads(grads);
+    try {
+      this.stepFlat(fg);
+    } finally {
+      tf.dispose(fg.grads);
+    }
+  }
+
+  /** `step` on flat gradients (flattenGrads' output; not disposed). */
+  stepFlat(fg: FlatGrads): void {
     this.stepCount += 1;
     const t = this.stepCount;
     const b1 = this.beta1;
     const b2 = this.beta2;
-    for (const g of this.groups) {
+    this.groups.forEach((g, j) => {
+      const present = fg.present[j];
+      if (g.params.length === 0 || !present.some(Boolean)) return;
+      const f = this.flat[j];
+      const slots = this.slots(j);
+      present.forEach((p, i) => {
+        if (p) f.created[i] = true;
+      });
       const lr = g.lr;
       const wd = g.weightDecay;
-      for (const p of g.params) {
-        const grad = grads[p.param.variable.name];
-        if (!grad) continue;
-        const v = p.param.variable;
-        const slots = this.slots(p);
-        tf.tidy(() => {
-          if (this.name === 'SGD') {
-            const mom = g.momentum;
-            const d = wd !== 0 ? tf.add(grad, tf.mul(v, wd)) : grad;
-            const buf = tf.add(tf.mul(slots[0], mom), d);
-            slots[0].assign(buf);
-            const upd = mom !== 0 ? tf.add(d, tf.mul(buf, mom)) : buf;
-            v.assign(tf.sub(v, tf.mul(upd, lr)));
-          } else {
-            let pv: tf.Tensor = v;
-            let gr: tf.Tensor = grad;
-            if (wd !== 0) {
-              if (this.name === 'AdamW') pv = tf.mul(v, 1 - lr * wd);
-              else gr = tf.add(grad, tf.mul(v, wd));
-            }
-            const m = tf.add(tf.mul(slots[0], b1), tf.mul(gr, 1 - b1));
-            const s2 = tf.add(tf.mul(slots[1], b2), tf.mul(tf.square(gr), 1 - b2));
-            slots[0].assign(m);
-            slots[1].assign(s2);
-            const stepSize = lr / (1 - b1 ** t);
-            const bc2Sqrt = Math.sqrt(1 - b2 ** t);
-            const denom = tf.add(tf.div(tf.sqrt(s2), bc2Sqrt), this.eps);
-            v.assign(tf.sub(pv, tf.mul(tf.div(m, denom), stepSize)));
+      const grad = fg.grads[j];
+      const vars = g.params.map((p) => p.param.variable);
+      tf.tidy(() => {
+        const v = f.layout.flatten(vars); // [total]: the group's current values
+        // Parameters without a gradient keep their value and state (torch skips them).
+        const mask = present.every(Boolean) ? null : f.layout.mask(present);
+        const keep = (next: tf.Tensor, old: tf.Tensor) => (mask ? tf.where(mask, next, old) : next);
+        let next: tf.Tensor;
+        if (this.name === 'SGD') {
+          const mom = g.momentum;
+          const d = wd !== 0 ? tf.add(grad, tf.mul(v, wd)) : grad;
+          const buf = tf.add(tf.mul(slots[0], mom), d);
+          slots[0].assign(keep(buf, slots[0]));
+          const upd = mom !== 0 ? tf.add(d, tf.mul(buf, mom)) : buf;
+          next = tf.sub(v, tf.mul(upd, lr));
+        } else {
+          let pv: tf.Tensor = v;
+          let gr: tf.Tensor = grad;
+          if (wd !== 0) {
+            if (this.name === 'AdamW') pv = tf.mul(v, 1 - lr * wd);
+            else gr = tf.add(grad, tf.mul(v, wd));
           }
+          const m = tf.add(tf.mul(slots[0], b1), tf.mul(gr, 1 - b1));
+          const s2 = tf.add(tf.mul(slots[1], b2), tf.mul(tf.square(gr), 1 - b2));
+          slots[0].assign(keep(m, slots[0]));
+          slots[1].assign(keep(s2, slots[1]));
+          const stepSize = lr / (1 - b1 ** t);
+          const bc2Sqrt = Math.sqrt(1 - b2 ** t);
+          const denom = tf.add(tf.div(tf.sqrt(s2), bc2Sqrt), this.eps);
+          next = tf.sub(pv, tf.mul(tf.div(m, denom), stepSize));
+        }
+        // [total] -> each parameter's shape
+        const parts = f.layout.unflatten(next);
+        vars.forEach((x, i) => {
+          if (present[i]) x.assign(parts[i]);
         });
-      }
-    }
+      });
+    });
   }
 
   /** Parameter names (group order) for checkpoints. */
@@ -225,15 +279,19 @@ export class Optimizer {
   /** State tensors in PyTorch layout: `<param name>.<state key>` -> new tensor (caller disposes). */
   stateTensors(): Map<string, tf.Tensor> {
     const out = new Map<string, tf.Tensor>();
-    for (const g of this.groups) {
-      for (const p of g.params) {
-        const s = this.state.get(p.name);
-        if (!s) continue;
-        this.stateKeys.forEach((k, i) => {
-          out.set(`${p.name}.${k}`, p.param.toTorchPerm ? tf.transpose(s[i], p.param.toTorchPerm) : tf.clone(s[i]));
+    this.groups.forEach((g, j) => {
+      const f = this.flat[j];
+      const slots = f.slots;
+      if (!slots) return;
+      this.stateKeys.forEach((k, si) => {
+        const parts = f.layout.unflatten(slots[si]);
+        g.params.forEach((p, i) => {
+          const perm = p.param.toTorchPerm;
+          if (f.created[i]) out.set(`${p.name}.${k}`, perm ? tf.transpose(parts[i], perm) : parts[i]);
+          if (!f.created[i] || perm) parts[i].dispose();
         });
-      }
-    }
+      });
+    });
     return out;
   }
 
@@ -262,29 +320,47 @@ export class Optimizer {
     hyper.groups.forEach((h, j) => {
       Object.assign(this.groups[j], { lr: h.lr, initialLr: h.initialLr, weightDecay: h.weightDecay, momentum: h.momentum });
     });
-    for (const g of this.groups) {
-      for (const p of g.params) {
-        const ts = this.stateKeys.map((k) => get(`${p.name}.${k}`));
-        if (ts.every((x) => x === undefined)) continue;
-        if (ts.some((x) => x === undefined)) throw new Error(`checkpoint optimizer state of "${p.name}" is incomplete`);
-        const slots = this.slots(p);
-        ts.forEach((x, i) => {
-          const want = p.param.torchShape;
-          const tt = x as tf.Tensor;
-          if (tt.shape.length !== want.length || tt.shape.some((d, k) => d !== want[k])) {
-            throw new Error(`checkpoint optimizer state "${p.name}.${this.stateKeys[i]}" has shape [${tt.shape}], expected [${want}]`);
-          }
-          const v = p.param.fromTorchLayout(tt);
-          slots[i].assign(v);
-          v.dispose();
+    this.groups.forEach((g, j) => {
+      const f = this.flat[j];
+      // Per state key: the tensors of each parameter, in internal layout (null where none was saved).
+      const loaded: (tf.Tensor | null)[][] = this.stateKeys.map(() => g.params.map(() => null));
+      try {
+        g.params.forEach((p, i) => {
+          const ts = this.stateKeys.map((k) => get(`${p.name}.${k}`));
+          if (ts.every((x) => x === undefined)) return;
+          if (ts.some((x) => x === undefined)) throw new Error(`checkpoint optimizer state of "${p.name}" is incomplete`);
+          ts.forEach((x, si) => {
+            const want = p.param.torchShape;
+            const tt = x as tf.Tensor;
+            if (tt.shape.length !== want.length || tt.shape.some((d, k) => d !== want[k])) {
+              throw new Error(`checkpoint optimizer state "${p.name}.${this.stateKeys[si]}" has shape [${tt.shape}], expected [${want}]`);
+            }
+            loaded[si][i] = p.param.fromTorchLayout(tt);
+          });
         });
+        if (!loaded[0].some((x) => x !== null)) return;
+        const slots = this.slots(j);
+        loaded.forEach((ts, si) => {
+          const cur = f.layout.unflatten(slots[si]);
+          const flat = f.layout.flatten(ts.map((x, i) => x ?? cur[i]));
+          slots[si].assign(flat);
+          tf.dispose([...cur, flat]);
+        });
+        loaded[0].forEach((x, i) => {
+          f.created[i] = x !== null;
+        });
+      } finally {
+        for (const ts of loaded) for (const x of ts) x?.dispose();
       }
-    }
+    });
   }
 
   dispose(): void {
-    for (const s of this.state.values()) for (const v of s) v.dispose();
-    this.state.clear();
+    for (const f of this.flat) {
+      if (f.slots) for (const v of f.slots) v.dispose();
+      f.slots = null;
+      f.created.fill(false);
+    }
   }
 }
 
@@ -302,4 +378,18 @@ export function clipGradNorm(grads: Grads, maxNorm: number): { grads: Grads; tot
     for (const n of names) out[n] = tf.mul(grads[n], coef);
     return { grads: out, totalNorm: total };
   }) as { grads: Grads; totalNorm: tf.Scalar };
+}
+
+/**
+ * clipGradNorm on flat gradients (Optimizer.flattenGrads' output): a few kernels per group instead of
+ * three per parameter. Returns new clipped flat gradients (the inputs are not disposed) and the norm.
+ */
+export function clipFlatGradNorm(fg: FlatGrads, maxNorm: number): { grads: FlatGrads; totalNorm: tf.Scalar } {
+  const r = tf.tidy(() => {
+    const sq = fg.grads.map((g) => tf.sum(tf.square(g)));
+    const total = tf.sqrt(sq.length === 1 ? sq[0] : tf.addN(sq)) as tf.Scalar;
+    const coef = tf.minimum(tf.div(maxNorm, tf.add(total, 1e-6)), 1);
+    return { grads: fg.grads.map((g) => tf.mul(g, coef) as tf.Tensor1D), totalNorm: total };
+  });
+  return { grads: { grads: r.grads, present: fg.present }, totalNorm: r.totalNorm };
 }

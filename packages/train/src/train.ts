@@ -23,12 +23,13 @@
  * the `close_mosaic` quirk of Ultralytics' resume (closing mosaic when close_mosaic > epochs) is not copied.
  */
 import * as fs from 'node:fs';
+import { variableGradsAsync } from '@ablate/core';
 import { type Batch, DataLoader, type DetectionDataset } from '@ablate/data';
 import { DetectionLoss, type DetectionModel } from '@ablate/yolov8';
 import * as tf from '@tensorflow/tfjs-core';
 import { CHECKPOINT_FORMAT, type CheckpointState, readLast, restore, saveBest, saveLast } from './checkpoint.js';
 import { ModelEMA } from './ema.js';
-import { chooseOptimizer, clipGradNorm, type Grads, Optimizer, paramGroups } from './optimizer.js';
+import { chooseOptimizer, clipFlatGradNorm, type Grads, Optimizer, paramGroups } from './optimizer.js';
 import { baseAccumulate, type ScheduleConfig, scheduleAt } from './schedule.js';
 import { checkTrainSettings, type TrainSettings, type ValSettings } from './settings.js';
 import { AbortError, type EpochReport, NonFiniteLossError, type TrainHooks, type TrainResult } from './types.js';
@@ -88,18 +89,24 @@ export class GradAccumulator {
   }
 }
 
-/** Forward + DetectionLoss + backward of one batch: gradients by variable name and the loss items. */
-export function batchGradients(
+/**
+ * Forward + DetectionLoss + backward of one batch: gradients by variable name and the loss items.
+ * Reads asynchronously (the assigner's predictions, the items): no pipeline stall, and the webgpu
+ * backend, which cannot read synchronously under Node, trains too.
+ */
+export async function batchGradients(
   model: DetectionModel,
   crit: DetectionLoss,
   vars: tf.Variable[],
   batch: Pick<Batch, 'images' | 'shape' | 'targets'>,
-): { grads: Grads; items: [number, number, number] } {
+): Promise<{ grads: Grads; items: [number, number, number] }> {
   const x = tf.tensor4d(batch.images, batch.shape);
   let items: [number, number, number] = [0, 0, 0];
+  let feats: tf.Tensor4D[] = [];
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const r = crit.compute(model.forward(x) as tf.Tensor4D[], batch.targets, [batch.shape[1], batch.shape[2]]);
+    const { value, grads } = await variableGradsAsync(async () => {
+      feats = tf.tidy(() => model.forward(x) as tf.Tensor4D[]);
+      const r = await crit.computeAsync(feats, batch.targets, [batch.shape[1], batch.shape[2]]);
       items = r.items;
       return r.loss;
     }, vars);
@@ -107,8 +114,26 @@ export function batchGradients(
     for (const k of Object.keys(grads)) if (!grads[k]) delete grads[k];
     return { grads, items };
   } finally {
+    tf.dispose(feats);
     x.dispose();
   }
+}
+
+/**
+ * Ultralytics' `optimizer_step`: clip the summed gradients to a global L2 norm of MAX_GRAD_NORM, one
+ * optimizer step, one EMA update. Takes ownership of `grads` (disposed).
+ */
+export function optimizerStep(opt: Optimizer, ema: ModelEMA | null, grads: Grads): void {
+  const flat = opt.flattenGrads(grads);
+  tf.dispose(Object.values(grads));
+  const clipped = clipFlatGradNorm(flat, MAX_GRAD_NORM);
+  tf.dispose([...flat.grads, clipped.totalNorm]);
+  try {
+    opt.stepFlat(clipped.grads);
+  } finally {
+    tf.dispose(clipped.grads.grads);
+  }
+  ema?.update();
 }
 
 /** Mosaic is on for epoch index `e` unless close_mosaic turned it off (Ultralytics: from epoch epochs - close_mosaic). */
@@ -248,7 +273,7 @@ export async function train(
         const ni = i + nb * epoch;
         const st = scheduleAt(sched, ni, epoch);
         opt.setHyper(st.lr, st.momentum);
-        const { grads, items } = batchGradients(model, crit, vars, batch);
+        const { grads, items } = await batchGradients(model, crit, vars, batch);
         if (!items.every(Number.isFinite)) {
           tf.dispose(Object.values(grads));
           throw new NonFiniteLossError(epoch + 1, i + 1, items);
@@ -256,12 +281,7 @@ export async function train(
         acc.add(grads);
         for (let k = 0; k < 3; k++) tloss[k] = (tloss[k] * i + items[k]) / (i + 1);
         if (ni - lastOptStep >= st.accumulate) {
-          const g = acc.take() as Grads;
-          const clipped = clipGradNorm(g, MAX_GRAD_NORM);
-          tf.dispose([...Object.values(g), clipped.totalNorm]);
-          opt.step(clipped.grads);
-          tf.dispose(Object.values(clipped.grads));
-          ema.update();
+          optimizerStep(opt, ema, acc.take() as Grads);
           lastOptStep = ni;
         }
         i += 1;
@@ -296,6 +316,7 @@ export async function train(
           names: data.names,
           imgsz: s.imgsz,
           loss: crit,
+          coco: true,
         }),
       );
       valTimes.sum += performance.now() - tv;
@@ -324,8 +345,10 @@ export async function train(
       };
       epochs.push(report);
       if (bestFitness === fitness) {
+        // COCO evaluation of the epoch best.safetensors holds (pure arithmetic on the collected boxes).
+        report.coco = res.coco?.summarize();
         bestIndex = epochs.length - 1;
-        saveBest(opts.checkpointDir, ema, epoch + 1, fitness);
+        await saveBest(opts.checkpointDir, ema, epoch + 1, fitness);
       }
       report.seconds = (performance.now() - t0) / 1000;
       trainSeconds += report.seconds;
@@ -342,7 +365,7 @@ export async function train(
         settingsKey: key,
         stoppedEarly,
       };
-      saveLast(opts.checkpointDir, model, ema, opt, state);
+      await saveLast(opts.checkpointDir, model, ema, opt, state);
       await hooks.onEpoch?.(report);
     }
     finished = true;

@@ -1,3 +1,5 @@
+import type { CocoSummary } from '@ablate/metrics';
+
 /**
  * Reports, hooks and errors of @ablate/train (the issue-5 design contract, plus `valLoss`, `lrs` and
  * `onResume`).
@@ -22,6 +24,11 @@ export interface EpochReport {
   fitness: number;
   /** Validation losses [box, cls, dfl] of the EMA model. */
   valLoss: [number, number, number];
+  /**
+   * COCO evaluation (pycocotools' numbers, boxes in original pixels) of this epoch's validation; computed
+   * for every epoch that becomes the best, so `TrainResult.best.coco` is the best epoch's.
+   */
+  coco?: CocoSummary;
   /** Wall time of the epoch: training, validation and checkpointing. */
   seconds: number;
 }

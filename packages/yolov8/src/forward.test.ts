@@ -21,7 +21,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     it('every activation, raw map, inference, anchors within the file tolerances; no leak', async () => {
       await initBackend(backend, { log: false });
       const before = tf.memory().numTensors;
-      const rows = runForwardGolden(jsonPath);
+      const rows = await runForwardGolden(jsonPath);
       expect(tf.memory().numTensors).toBe(before);
       const failed = rows.filter((r) => !r.pass);
       const worst = (p: string) => Math.max(...rows.filter((r) => r.name.startsWith(p)).map((r) => r.worst));

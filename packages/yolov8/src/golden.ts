@@ -228,7 +228,7 @@ export interface ForwardGoldenOptions {
 }
 
 /** Forward: a fixed-weight model in eval mode; activations, raw maps, inference, anchors. */
-export function runForwardGolden(jsonPath: string, opts: ForwardGoldenOptions = {}): GoldenRow[] {
+export async function runForwardGolden(jsonPath: string, opts: ForwardGoldenOptions = {}): Promise<GoldenRow[]> {
   const json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
   const file = path.join(path.dirname(jsonPath), json.file);
   const st = readSafetensors(fs.readFileSync(file), file);
@@ -264,22 +264,24 @@ export function runForwardGolden(jsonPath: string, opts: ForwardGoldenOptions = 
       throw new Error(`loaded ${report.loaded.length} of ${json.param_names.length} tensors`);
     if (model.numParams() !== json.num_params) throw new Error(`model has ${model.numParams()} params, file ${json.num_params}`);
     model.eval();
+    // Computed and kept in one tidy, then read asynchronously (works on webgpu, which cannot read synchronously).
+    const pending: [string, tf.Tensor, { max_abs?: number; rel_l2?: number }][] = [];
     tf.tidy(() => {
+      const keep = (key: string, t: tf.Tensor, tl: { max_abs?: number; rel_l2?: number }) => pending.push([key, tf.keep(t), tl]);
       // NCHW -> NHWC
       const x = tf.transpose(toTfTensor(T('input.images')), [0, 2, 3, 1]);
       const ys = model.forwardLayers(x);
       // [B, H, W, C] -> [B, C, H, W]
-      const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]).dataSync();
+      const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
       if (opts.activations !== false) {
-        for (let i = 0; i < ys.length - 1; i++) add(`act.${i}`, nchw(ys[i] as tf.Tensor), tol['act.*']);
+        for (let i = 0; i < ys.length - 1; i++) keep(`act.${i}`, nchw(ys[i] as tf.Tensor), tol['act.*']);
       }
       const out = ys[ys.length - 1] as DetectOutput;
-      for (const [l, r] of out.raw.entries()) add(`output.raw.${l}`, nchw(r), tol['output.raw.*']);
-      add('output.inference', out.inference.dataSync(), tol['output.inference']);
+      for (const [l, r] of out.raw.entries()) keep(`output.raw.${l}`, nchw(r), tol['output.raw.*']);
+      keep('output.inference', out.inference, tol['output.inference']);
       const a = makeAnchors(out.raw, model.stride, 0.5);
-      add('anchors.points', a.points.dataSync(), tol['anchors.*']);
-      add('anchors.strides', a.strides.dataSync(), tol['anchors.*']);
-      add('model.stride', model.stride, tol['anchors.*']);
+      keep('anchors.points', a.points, tol['anchors.*']);
+      keep('anchors.strides', a.strides, tol['anchors.*']);
       // DFL expectation [B, A, 4] -> [B, 4, A]
       const d = model.detect;
       const b = out.raw[0].shape[0];
@@ -289,8 +291,16 @@ export function runForwardGolden(jsonPath: string, opts: ForwardGoldenOptions = 
         1,
       );
       const box = tf.slice(cat, [0, 0, 0], [-1, -1, 4 * d.regMax]);
-      add('debug.dfl_ltrb', tf.transpose(d.dfl.forward(box), [0, 2, 1]).dataSync(), tol['output.raw.*']);
+      keep('debug.dfl_ltrb', tf.transpose(d.dfl.forward(box), [0, 2, 1]), tol['output.raw.*']);
     });
+    try {
+      for (const [key, t, tl] of pending) {
+        add(key, (await t.data()) as Float32Array, tl);
+        if (key === 'anchors.strides') add('model.stride', model.stride, tol['anchors.*']);
+      }
+    } finally {
+      for (const [, t] of pending) t.dispose();
+    }
   } finally {
     model.dispose();
   }

@@ -12,4 +12,5 @@ export * from './nms.js';
 export * from './parse.js';
 export * from './registry.js';
 export * from './summary.js';
+export * from './transfer.js';
 export * from './yaml.js';

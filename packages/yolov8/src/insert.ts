@@ -149,6 +149,23 @@ function isPositionList(p: InsertPositions): p is readonly InsertPosition[] {
  * layer before it, by composition of the single-insertion rule.
  */
 export function insertModule(yaml: string | ModelYaml, module: InsertModule, position: InsertPositions, opts: InsertOptions = {}): string {
+  return insertModuleMapped(yaml, module, position, opts).yaml;
+}
+
+/** The rewritten YAML and where each layer of the original went. */
+export interface InsertResult {
+  yaml: string;
+  /** indexMap[i] = the new index of layer i of the original YAML (weight transfer: `model.i.*` -> `model.<new>.*`). */
+  indexMap: number[];
+}
+
+/** `insertModule` that also returns the map from original layer indices to new ones. */
+export function insertModuleMapped(
+  yaml: string | ModelYaml,
+  module: InsertModule,
+  position: InsertPositions,
+  opts: InsertOptions = {},
+): InsertResult {
   if (!module || typeof module.name !== 'string' || !module.name) throw new Error('insertModule: module needs a name');
   const registry = opts.registry ?? defaultRegistry();
   if (opts.registry && !registry.has(module.name)) {
@@ -180,8 +197,12 @@ export function insertModule(yaml: string | ModelYaml, module: InsertModule, pos
   };
   for (const p of list) applyPosition(st, p);
   const text = loaded.text !== undefined ? editText(loaded.text, st.rows) : dumpRows(y, st.rows);
+  const indexMap = new Array<number>(st.n0);
+  st.rows.forEach((r, j) => {
+    if (r.old !== undefined) indexMap[r.old] = j;
+  });
   // `yolov8n.yaml` names its scale only in the file name: pin it so the new document builds on its own.
-  return pinModelScale(text, y.scale === undefined ? loaded.guessedScale : undefined);
+  return { yaml: pinModelScale(text, y.scale === undefined ? loaded.guessedScale : undefined), indexMap };
 }
 
 interface RewriteState {

@@ -66,13 +66,70 @@ export class Conv extends Layer implements Profilable {
     this.act = act;
   }
 
+  /** BatchNorm folded into the conv (`fuse()`): used in eval mode while set. */
+  private fused: { weight: tf.Tensor4D; bias: tf.Tensor1D } | null = null;
+
   forward(x: tf.Tensor): tf.Tensor {
+    if (this.fused && !this.training) {
+      const f = this.fused;
+      return tf.tidy(() => {
+        const z = this.conv.forwardWith(x, f.weight, f.bias);
+        return this.act ? tf.mul(z, tf.sigmoid(z)) : z;
+      });
+    }
     return this.bn.forwardAct(this.conv.forward(x), this.act ? 'silu' : 'none');
+  }
+
+  /**
+   * Ultralytics' `fuse_conv_and_bn`: folds the BatchNorm's running statistics into the conv,
+   * W' = W * s and b' = beta - mean * s per output channel with s = gamma / sqrt(var + eps), so eval mode
+   * runs one conv with bias (+ SiLU). Unlike Ultralytics the parameters stay as they are (the folded
+   * copies are extra tensors): `unfuse()` drops them; train mode ignores them. Call again after the
+   * weights change.
+   */
+  fuse(): void {
+    this.unfuse();
+    this.fused = tf.tidy(() => {
+      const s = tf.mul(this.bn.weight, tf.rsqrt(tf.add(this.bn.runningVar, this.bn.eps))); // [C_out]
+      // HWIO [kh, kw, in/groups, C_out] * [C_out]: per output channel
+      const weight = tf.mul(this.conv.weight, s) as tf.Tensor4D;
+      let bias = tf.sub(this.bn.bias, tf.mul(this.bn.runningMean, s));
+      if (this.conv.bias) bias = tf.add(bias, tf.mul(this.conv.bias, s));
+      return { weight: tf.keep(weight), bias: tf.keep(bias) as tf.Tensor1D };
+    });
+  }
+
+  unfuse(): void {
+    if (this.fused) tf.dispose([this.fused.weight, this.fused.bias]);
+    this.fused = null;
+  }
+
+  get isFused(): boolean {
+    return this.fused !== null;
   }
 
   profile([s]: number[][]): Profile {
     return convProfile(this.conv, s);
   }
+}
+
+/**
+ * Ultralytics' `model.fuse()` for inference: folds the BatchNorm of every Conv block of `model` (YOLOv8's
+ * own and any inside plugins) into its conv. Returns the number of Conv blocks fused and an `undo`
+ * that drops the folded copies (the model's parameters are never changed).
+ */
+export function fuseModel(model: Module): { fused: number; undo: () => void } {
+  const convs = model
+    .namedModules()
+    .map(([, m]) => m)
+    .filter((m): m is Conv => m instanceof Conv);
+  for (const c of convs) c.fuse();
+  return {
+    fused: convs.length,
+    undo: () => {
+      for (const c of convs) c.unfuse();
+    },
+  };
 }
 
 /** FLOPs functions of plugin specs, by module instance (set by the builder). */

@@ -75,6 +75,7 @@ export function formatTimes(t: ScaleTimes): string {
     `API curves (6 variants x 100 epochs) ${f(t.curvesMs)}; /api/stamp ${f(t.stampMs)}`,
     `sweep page ready (chromium, fresh server): median ${f(median(t.pageColdMs))} [${t.pageColdMs.map(f).join(', ')}]`,
     `sweep page ready (reload, warm server):    median ${f(median(t.pageWarmMs))} [${t.pageWarmMs.map(f).join(', ')}]`,
+    `goal: sweep page ready in < 1000 ms (fresh server, median): ${median(t.pageColdMs) < 1000 ? 'met' : 'NOT met'}`,
   ].join('\n');
 }
 

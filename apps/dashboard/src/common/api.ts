@@ -128,6 +128,14 @@ export interface TrialDetail {
   baseline: { id: string; seed: number; modelYaml: string | null } | null;
   epochs: EpochRow[];
   baselineCurves: CurveSeries | null;
+  /**
+   * pycocotools' numbers at the best epoch (boxes in original pixels, areas = box areas): the 12 stats by
+   * results column (null: no ground truth in that range), AP @[.50:.95] per class; null when not evaluated.
+   */
+  coco: {
+    stats: Record<string, number | null>;
+    perClass: { class_id: number; name: string | null; ap: number | null; n_gt: number }[];
+  } | null;
   stamp: string;
 }
 
@@ -148,4 +156,31 @@ export interface CompareResult {
 
 export interface Stamp {
   stamp: string;
+}
+
+/** One variant's comparison with the baseline (GET /api/sweeps/:name/stats; @ablate/stats' Comparison). */
+export interface CellComparison {
+  delta: number;
+  test: 'paired' | 'welch' | null;
+  p: number | null;
+  pHolm: number | null;
+  deltaCi95: [number, number] | null;
+  significant: boolean;
+  signFlipP: number | null;
+  detectableDelta: number | null;
+  note: string | null;
+}
+
+/** GET /api/sweeps/:name/stats?metric=&test= */
+export interface SweepStatsAnswer {
+  analysis: {
+    test: 'auto' | 'paired' | 'welch';
+    alpha: number;
+    power: number;
+    variants: { module: string; position: string | null; summary: { n: number }; comparison: CellComparison | null }[];
+    noiseFloor: { std: number; n: number; detectableDelta: number | null } | null;
+    messages: string[];
+  };
+  /** The baseline's value per seed (ok trials). */
+  baselineValues: { seed: number; value: number }[];
 }

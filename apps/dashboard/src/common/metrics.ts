@@ -3,7 +3,23 @@
  * better, and how to print them. Shared by the server (SQL, CSV, LaTeX) and the browser app.
  */
 
-export const METRIC_KEYS = ['map50_95', 'map50', 'precision', 'recall', 'fps', 'params', 'gflops'] as const;
+export const METRIC_KEYS = [
+  'map50_95',
+  'map50',
+  'precision',
+  'recall',
+  'fps',
+  'params',
+  'gflops',
+  // COCO evaluation (pycocotools) at the best epoch; tracker migration 3
+  'coco_ap',
+  'coco_ap50',
+  'coco_ap75',
+  'ap_small',
+  'ap_medium',
+  'ap_large',
+  'ar100',
+] as const;
 export type MetricKey = (typeof METRIC_KEYS)[number];
 
 /** Further per-trial numbers aggregated per variant (shown in compare and CSV, not in the selector). */
@@ -11,6 +27,41 @@ export const EXTRA_KEYS = ['fitness', 'latency_ms', 'gflops_640', 'train_seconds
 export type ExtraKey = (typeof EXTRA_KEYS)[number];
 export type StatKey = MetricKey | ExtraKey;
 export const STAT_KEYS: readonly StatKey[] = [...METRIC_KEYS, ...EXTRA_KEYS];
+
+/**
+ * `results` columns that databases written before tracker migration 3 lack: the server serves them as
+ * NULL there (a temporary view), so an older database still opens read-only.
+ */
+export const COCO_RESULT_COLUMNS = [
+  'coco_ap',
+  'coco_ap50',
+  'coco_ap75',
+  'ap_small',
+  'ap_medium',
+  'ap_large',
+  'ar1',
+  'ar10',
+  'ar100',
+  'ar_small',
+  'ar_medium',
+  'ar_large',
+] as const;
+
+/** The 12 COCO numbers in pycocotools' summarize() order: [results column, label]. */
+export const COCO_STATS: readonly (readonly [(typeof COCO_RESULT_COLUMNS)[number], string])[] = [
+  ['coco_ap', 'AP @[.50:.95]'],
+  ['coco_ap50', 'AP @.50'],
+  ['coco_ap75', 'AP @.75'],
+  ['ap_small', 'AP small'],
+  ['ap_medium', 'AP medium'],
+  ['ap_large', 'AP large'],
+  ['ar1', 'AR maxDets 1'],
+  ['ar10', 'AR maxDets 10'],
+  ['ar100', 'AR maxDets 100'],
+  ['ar_small', 'AR small'],
+  ['ar_medium', 'AR medium'],
+  ['ar_large', 'AR large'],
+];
 
 export interface MetricInfo {
   key: StatKey;
@@ -34,6 +85,13 @@ export const METRICS: Readonly<Record<StatKey, MetricInfo>> = {
   fps: { key: 'fps', label: 'FPS', latex: 'FPS', higherIsBetter: true, decimals: 1, scale: 1, unit: '' },
   params: { key: 'params', label: 'Params (M)', latex: 'Params (M)', higherIsBetter: false, decimals: 3, scale: 1e6, unit: 'M' },
   gflops: { key: 'gflops', label: 'GFLOPs', latex: 'GFLOPs', higherIsBetter: false, decimals: 3, scale: 1, unit: '' },
+  coco_ap: { key: 'coco_ap', label: 'COCO AP', latex: 'AP', higherIsBetter: true, decimals: 3, scale: 1, unit: '' },
+  coco_ap50: { key: 'coco_ap50', label: 'COCO AP50', latex: 'AP$_{50}$', higherIsBetter: true, decimals: 3, scale: 1, unit: '' },
+  coco_ap75: { key: 'coco_ap75', label: 'COCO AP75', latex: 'AP$_{75}$', higherIsBetter: true, decimals: 3, scale: 1, unit: '' },
+  ap_small: { key: 'ap_small', label: 'AP small', latex: 'AP$_S$', higherIsBetter: true, decimals: 3, scale: 1, unit: '' },
+  ap_medium: { key: 'ap_medium', label: 'AP medium', latex: 'AP$_M$', higherIsBetter: true, decimals: 3, scale: 1, unit: '' },
+  ap_large: { key: 'ap_large', label: 'AP large', latex: 'AP$_L$', higherIsBetter: true, decimals: 3, scale: 1, unit: '' },
+  ar100: { key: 'ar100', label: 'AR100', latex: 'AR$_{100}$', higherIsBetter: true, decimals: 3, scale: 1, unit: '' },
   fitness: { key: 'fitness', label: 'Fitness', latex: 'Fitness', higherIsBetter: true, decimals: 3, scale: 1, unit: '' },
   latency_ms: {
     key: 'latency_ms',

@@ -1,6 +1,7 @@
+import { latexEscape } from '@ablate/stats';
 import { describe, expect, test } from 'vitest';
 import { rng } from '../gen/generate.js';
-import { csvField, latexEscape, toCsv } from '../server/export.js';
+import { csvField, toCsv } from '../server/export.js';
 import { parseCsv } from '../test-utils/reference.js';
 import { diffLines } from './diff.js';
 import { formatDelta, formatMeanStd, formatValue } from './metrics.js';
@@ -131,6 +132,24 @@ describe('formatting', () => {
       ['plain', 'with,comma', 'say "hi"', 'two\nlines', '', '0.125', '-3'],
     ]);
     expect(csvField(Number.NaN)).toBe('');
+  });
+
+  test('CSV: text cells that a spreadsheet would run as a formula are neutralised, negative numbers stay numbers', () => {
+    const text = toCsv(
+      ['m', 'x'],
+      [
+        { m: '=cmd|calc', x: -0.25 },
+        { m: '@SUM(A1)', x: -3 },
+        { m: '+1', x: 0 },
+        { m: '-2', x: 1 },
+      ],
+    );
+    expect(parseCsv(text).slice(1)).toEqual([
+      ["'=cmd|calc", '-0.25'],
+      ["'@SUM(A1)", '-3'],
+      ["'+1", '0'],
+      ["'-2", '1'],
+    ]);
   });
 
   test('LaTeX escaping of every special character', () => {

@@ -313,6 +313,7 @@ export function generateDb(file: string, opts: GenerateOptions = {}): GeneratedD
           fps,
           latencyP50Ms: 1000 / fps,
           latencyP90Ms: 1100 / fps,
+          coco: syntheticCoco(bestRow.m, bestRow.m50, bestRow.r, 3),
           trainSeconds: doneEpochs * 20 * (1 + pl.cost),
         });
       }
@@ -337,4 +338,30 @@ export function scaleOptions(): GenerateOptions {
     running: 4,
     bulkEpochs: true,
   };
+}
+
+/** Plausible COCO numbers around the trial's mAP (the generator's stand-in for pycocotools at the best epoch). */
+function syntheticCoco(m: number, m50: number, rec: number, nc: number) {
+  const c = (v: number) => Math.min(1, Math.max(0, v));
+  const stats = {
+    AP: c(m * 0.97),
+    AP50: c(m50 * 0.98),
+    AP75: c(m * 1.02),
+    APs: c(m * 0.6),
+    APm: c(m * 1.05),
+    APl: c(m * 1.2),
+    AR1: c(rec * 0.35),
+    AR10: c(rec * 0.8),
+    AR100: c(rec * 0.9),
+    ARs: c(rec * 0.7),
+    ARm: c(rec * 0.92),
+    ARl: c(rec * 1.0),
+  };
+  const perClass = Array.from({ length: nc }, (_, cls) => ({
+    cls,
+    name: `class${cls}`,
+    ap: c(m * (0.8 + (0.4 * cls) / Math.max(1, nc - 1))),
+    nGt: 20 + cls,
+  }));
+  return { stats, perClass };
 }

@@ -194,6 +194,56 @@ describe('trial page data', () => {
     expect(t.trial).not.toHaveProperty('config_json');
   });
 
+  test('COCO evaluation of the best epoch: the 12 results columns and the per-class rows, as stored', async () => {
+    const row = readResults(file, SWEEP).find((x) => x.status === 'ok')!;
+    const t = (await get<TrialDetail>(`/api/trials/${row.trial_id}`)).json();
+    const db = new Database(file, { readonly: true });
+    const want = db
+      .prepare(
+        'SELECT coco_ap, coco_ap50, coco_ap75, ap_small, ap_medium, ap_large, ar1, ar10, ar100, ar_small, ar_medium, ar_large FROM results WHERE trial_id = ? LIMIT 1',
+      )
+      .get(row.trial_id);
+    const classes = db.prepare('SELECT class_id, name, ap, n_gt FROM coco_class_ap WHERE trial_id = ? ORDER BY class_id').all(row.trial_id);
+    db.close();
+    expect(t.coco?.stats).toEqual(want);
+    expect(Object.keys(t.coco?.stats ?? {})).toHaveLength(12);
+    expect(t.coco?.perClass).toEqual(classes);
+    expect(classes.length).toBe(3);
+    // a trial that never finished has none
+    const pending = readResults(file, SWEEP).find((x) => x.status === 'pending')!;
+    expect((await get<TrialDetail>(`/api/trials/${pending.trial_id}`)).json().coco).toBeNull();
+    // COCO metrics are matrix metrics
+    const m = await get<SweepDetail>(`/api/sweeps/${SWEEP}`);
+    expect(m.json().variants[0].stats.ap_small.n).toBeGreaterThan(0);
+  });
+
+  test('a database written before the COCO columns (tracker migration 1 only) still opens: COCO served as NULL', async () => {
+    const f = tmpFile('v1.db');
+    const { MIGRATIONS } = await import('@ablate/tracker');
+    const db = new Database(f);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    db.exec(MIGRATIONS[0].sql);
+    db.prepare("INSERT INTO schema_migrations VALUES (1, 'initial schema', 'then')").run();
+    db.prepare("INSERT INTO sweeps (name, config_json) VALUES ('old', '{}')").run();
+    db.prepare("INSERT INTO trials (id, seed, config_json, status, map50_95) VALUES ('o1', 0, '{}', 'ok', 0.4)").run();
+    db.prepare("INSERT INTO sweep_trials VALUES ('old', 'o1', 0)").run();
+    db.close();
+    const a = await buildServer({ db: f, staticDir });
+    try {
+      const d = JSON.parse((await a.inject({ url: '/api/sweeps/old' })).body) as SweepDetail;
+      expect(d.baseline?.stats.map50_95.mean).toBe(0.4);
+      expect(d.baseline?.stats.ap_small.mean).toBeNull();
+      const t = JSON.parse((await a.inject({ url: '/api/trials/o1' })).body) as TrialDetail;
+      expect(t.coco).toBeNull();
+    } finally {
+      await a.close();
+    }
+    // the file itself is untouched (still no COCO columns)
+    const check = new Database(f, { readonly: true });
+    expect((check.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name)).not.toContain('ap_small');
+    check.close();
+  });
+
   test('a failed trial carries its error', async () => {
     const row = readResults(file, SWEEP).find((x) => x.status === 'failed')!;
     const t = (await get<TrialDetail>(`/api/trials/${row.trial_id}`)).json();
@@ -266,7 +316,7 @@ describe('exports', () => {
     }
   });
 
-  test('LaTeX booktabs: mean ± std per cell, the best in bold, names escaped', async () => {
+  test('LaTeX booktabs (@ablate/stats): mean ± std per cell, bold only when significant over the runner-up, names escaped', async () => {
     for (const metric of METRIC_KEYS) {
       const r = await get(`/api/sweeps/${SWEEP}/export.tex?metric=${metric}`);
       expect(r.status).toBe(200);
@@ -280,13 +330,19 @@ describe('exports', () => {
         expect(tex, `${metric} ${k}`).toContain(formatMeanStd(metric, s.mean, s.std).replace(' ± ', ' \\pm '));
       }
       const bold = [...tex.matchAll(/\\mathbf\{([^}]*)\}/g)].map((m) => m[1]);
-      expect(bold.length).toBeGreaterThanOrEqual(1);
-      const higher = !['params', 'gflops'].includes(metric);
+      const higher = !['params', 'gflops', 'gflops_640', 'latency_ms', 'train_seconds'].includes(metric);
       const means = [...ref.values()].map((v) => v.stats[metric]).filter((s) => s.mean !== null);
       const best = means.reduce((a, b) =>
         (higher ? (b.mean as number) > (a.mean as number) : (b.mean as number) < (a.mean as number)) ? b : a,
       );
-      expect(bold).toContain(formatMeanStd(metric, best.mean, best.std).replace(' ± ', ' \\pm '));
+      // Bold only where the best is significantly better than the runner-up; the footnote says which.
+      if (/No entry is in bold/.test(tex)) expect(bold, metric).toEqual([]);
+      else {
+        expect(tex).toMatch(/Bold: best, significantly better than the runner-up/);
+        expect(bold).toEqual([formatMeanStd(metric, best.mean, best.std).replace(' ± ', ' \\pm ')]);
+      }
+      expect(tex).toMatch(/Holm-corrected over the \d+ variants|No difference could be tested/);
+      expect(tex).not.toMatch(/NaN/);
     }
     // Special characters in module / position names are escaped.
     const f2 = tmpFile();
@@ -393,7 +449,9 @@ describe('static files: nothing outside the app folder can be read', () => {
     try {
       for (const url of attempts) {
         const res = await new Promise<string>((resolve, reject) => {
-          const s = net.connect(port, '127.0.0.1', () => s.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+          const s = net.connect(port, '127.0.0.1', () =>
+            s.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`),
+          );
           let buf = '';
           s.on('data', (d) => {
             buf += d.toString('latin1');
@@ -407,6 +465,54 @@ describe('static files: nothing outside the app folder can be read', () => {
         expect(res).not.toContain('TOP-SECRET-OUTSIDE');
         expect(res).not.toContain('SECRET_DOTFILE');
       }
+    } finally {
+      await a.close();
+    }
+  });
+});
+
+describe('Host header (DNS rebinding)', () => {
+  const raw = (port: number, host: string | null, url = '/api/sweeps') =>
+    new Promise<{ code: number; body: string }>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () =>
+        s.write(`GET ${url} HTTP/1.1\r\n${host === null ? '' : `Host: ${host}\r\n`}Connection: close\r\n\r\n`),
+      );
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+      });
+      s.on('end', () => resolve({ code: Number(buf.split(' ')[1]), body: buf }));
+      s.on('error', reject);
+    });
+
+  test('inject: a foreign Host gets 403 without results; loopback names are answered', async () => {
+    for (const host of ['evil.example', 'evil.example:80', 'localhost.evil.example', '127.0.0.1.nip.io', 'attacker.com:8080']) {
+      const r = await app.inject({ url: `/api/sweeps/${SWEEP}`, headers: { host } });
+      expect(r.statusCode, host).toBe(403);
+      expect(r.body).toMatch(/is not an address this dashboard serves/);
+      expect(r.body).not.toContain(SWEEP);
+    }
+    for (const host of ['localhost', 'localhost:8080', '127.0.0.1:8080', '[::1]:8080', 'LOCALHOST']) {
+      expect((await app.inject({ url: '/api/sweeps', headers: { host } })).statusCode, host).toBe(200);
+    }
+  });
+
+  test('listening: the port must be the one served; no Host is refused; the bound host and --allow-host names are answered', async () => {
+    const a = await buildServer({ db: file, staticDir, hosts: { bound: '127.0.0.1', extra: ['ablate.lab.internal'] } });
+    await a.listen({ port: 0, host: '127.0.0.1' });
+    const port = (a.server.address() as net.AddressInfo).port;
+    try {
+      expect((await raw(port, `127.0.0.1:${port}`)).code).toBe(200);
+      expect((await raw(port, `localhost:${port}`)).code).toBe(200);
+      expect((await raw(port, `ablate.lab.internal:${port}`)).code).toBe(200);
+      const bad = await raw(port, `rebind.evil.example:${port}`);
+      expect(bad.code).toBe(403);
+      expect(bad.body).not.toContain(SWEEP);
+      expect((await raw(port, `127.0.0.1:${port + 1}`)).code).toBe(403);
+      expect((await raw(port, '127.0.0.1')).code).toBe(403); // means port 80
+      expect((await raw(port, null)).code).toBeGreaterThanOrEqual(400);
+      // the page itself is protected too
+      expect((await raw(port, `evil.example:${port}`, '/')).code).toBe(403);
     } finally {
       await a.close();
     }

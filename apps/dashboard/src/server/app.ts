@@ -6,14 +6,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { toCsv as statsCsv, toJson as statsJson, toLatex as statsLatex, toMarkdown as statsMarkdown } from '@ablate/stats';
 import { Tracker } from '@ablate/tracker';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { CompareItem, SweepDetail } from '../common/api.js';
-import { isMetricKey, METRIC_KEYS, type MetricKey } from '../common/metrics.js';
+import { COCO_RESULT_COLUMNS, isMetricKey, METRIC_KEYS, METRICS, type MetricKey } from '../common/metrics.js';
 import { parseVariantKey, variantKey, variantLabel } from '../common/variant.js';
-import { matrixLatex, toCsv, variantsCsv } from './export.js';
+import { registerArtefactRoutes } from './artefacts.js';
+import { toCsv, variantsCsv } from './export.js';
+import { allowedHostNames, type HostPolicy, hostAllowed } from './host-check.js';
 import { HttpError, Queries, type VariantRef } from './queries.js';
+import { statsInput, sweepStats, testParam, valueFormat } from './stats.js';
 
 export interface ServerOptions {
   /** Path of the results database (opened read-only; must exist). */
@@ -21,6 +25,8 @@ export interface ServerOptions {
   /** Folder of the built browser app. Default: `../web` next to this file (dist/web). */
   staticDir?: string;
   logger?: boolean;
+  /** Which Host headers are answered (DNS-rebinding protection, ./host-check.ts). Default: loopback names only. */
+  hosts?: HostPolicy;
 }
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../web/', import.meta.url));
@@ -79,12 +85,23 @@ function requireKnownVariants(d: SweepDetail, vs: VariantRef[]): void {
 
 const safeName = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100) || 'sweep';
 
+/**
+ * A database written before tracker migration 3 has no COCO columns in `results`: a temporary view of the
+ * same name (this connection only; the file is untouched) adds them as NULL.
+ */
+function serveMissingCocoColumns(db: Tracker['db']): void {
+  const cols = (db.prepare('SELECT * FROM results LIMIT 0').columns() as { name: string }[]).map((c) => c.name);
+  const missing = COCO_RESULT_COLUMNS.filter((c) => !cols.includes(c));
+  if (missing.length) db.exec(`CREATE TEMP VIEW results AS SELECT *, ${missing.map((c) => `NULL AS ${c}`).join(', ')} FROM main.results`);
+}
+
 export type DashboardServer = FastifyInstance & { queries: Queries; tracker: Tracker };
 
 export async function buildServer(opts: ServerOptions): Promise<DashboardServer> {
   const tracker = new Tracker(opts.db, { readonly: true });
   let queries: Queries;
   try {
+    serveMissingCocoColumns(tracker.db);
     tracker.db.pragma('query_only = ON');
     queries = new Queries(tracker.db);
   } catch (e) {
@@ -100,6 +117,19 @@ export async function buildServer(opts: ServerOptions): Promise<DashboardServer>
     frameworkErrors: (err, _req, reply) => {
       (reply as unknown as FastifyReply).code(400).send({ error: `Bad request: ${err.message}`, statusCode: 400 });
     },
+  });
+
+  // DNS rebinding: a foreign Host header gets 403 before anything is read.
+  const hostNames = allowedHostNames(opts.hosts ?? {});
+  app.addHook('onRequest', async (req, reply) => {
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : undefined;
+    if (!hostAllowed(req.headers.host, hostNames, port)) {
+      reply.code(403).send({
+        error: `Host "${String(req.headers.host ?? '').slice(0, 100)}" is not an address this dashboard serves (DNS-rebinding protection; use --allow-host <name> to add one)`,
+        statusCode: 403,
+      });
+    }
   });
 
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -210,14 +240,46 @@ export async function buildServer(opts: ServerOptions): Promise<DashboardServer>
     return body;
   });
 
-  app.get<{ Params: { name: string } }>('/api/sweeps/:name/export.tex', async (req, reply) => {
-    const q = query(req, ['metric']);
+  /** One metric's seed statistics (auto / paired / welch test vs the baseline, Holm over the sweep). */
+  const statsOf = (name: string, q: Record<string, string | undefined>) => {
     const metric = metricParam(q.metric);
-    const body = matrixLatex(detail(req.params.name), metric);
+    const test = testParam(q.test);
+    if (typeof test !== 'string') throw new HttpError(400, test.error);
+    detail(name);
+    const rows = queries.results(name) as never;
+    return { metric, test, rows, a: sweepStats(name, rows, metric, test) };
+  };
+
+  app.get<{ Params: { name: string } }>('/api/sweeps/:name/stats', async (req) => {
+    const { a, metric, rows } = statsOf(req.params.name, query(req, ['metric', 'test']));
+    const b = statsInput(req.params.name, rows, metric).baseline;
+    return { report: statsJson(a), analysis: a, baselineValues: b?.seeds ? b.seeds.map((seed, i) => ({ seed, value: b.values[i] })) : [] };
+  });
+
+  app.get<{ Params: { name: string } }>('/api/sweeps/:name/export.tex', async (req, reply) => {
+    const { metric, a } = statsOf(req.params.name, query(req, ['metric', 'test']));
+    const body = statsLatex(a, { value: valueFormat(metric), label: METRICS[metric].label });
     reply
       .type('text/x-tex; charset=utf-8')
       .header('Content-Disposition', `attachment; filename="${safeName(req.params.name)}-${metric}.tex"`);
     return body;
+  });
+
+  app.get<{ Params: { name: string } }>('/api/sweeps/:name/export.md', async (req, reply) => {
+    const { metric, a } = statsOf(req.params.name, query(req, ['metric', 'test']));
+    const body = statsMarkdown(a, { value: valueFormat(metric), label: METRICS[metric].label });
+    reply
+      .type('text/markdown; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="${safeName(req.params.name)}-${metric}.md"`);
+    return body;
+  });
+
+  app.get<{ Params: { name: string } }>('/api/sweeps/:name/export-stats.csv', async (req, reply) => {
+    const { metric, a } = statsOf(req.params.name, query(req, ['metric', 'test']));
+    reply
+      .type('text/csv; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="${safeName(req.params.name)}-${metric}-stats.csv"`);
+    return statsCsv(a);
   });
 
   app.get<{ Params: { id: string } }>('/api/trials/:id', async (req) => {
@@ -271,6 +333,8 @@ export async function buildServer(opts: ServerOptions): Promise<DashboardServer>
     }
     return { items };
   });
+
+  registerArtefactRoutes(app, { dbFile: opts.db, tracker, queries });
 
   // Anything else under /api/ is an unknown endpoint (JSON 404), never a static file.
   app.all('/api/*', async (req) => {

@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { buildServer } from './app.js';
+import { interfaceAddresses } from './host-check.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -18,16 +19,33 @@ const program = new Command('dashboard')
   .option('--port <n>', 'port to listen on (0 = any free port)', port, 8080)
   .option('--host <host>', 'interface to bind (default: this machine only)', '127.0.0.1')
   .option('--static <dir>', 'folder of the built browser app (default: dist/web beside the server)')
+  .option(
+    '--allow-host <name>',
+    'also answer requests addressed to this host name (e.g. a reverse proxy); repeatable',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
   .parse();
-const o = program.opts<{ db: string; port: number; host: string; static?: string }>();
+const o = program.opts<{ db: string; port: number; host: string; static?: string; allowHost: string[] }>();
 
 try {
-  const app = await buildServer({ db: o.db, staticDir: o.static });
+  const app = await buildServer({ db: o.db, staticDir: o.static, hosts: { bound: o.host, extra: o.allowHost } });
   await app.listen({ port: o.port, host: o.host });
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : o.port;
-  const shown = o.host.includes(':') ? `[${o.host}]` : o.host === '0.0.0.0' ? '127.0.0.1' : o.host;
-  console.log(`ablate dashboard: http://${shown}:${actual}/  (database ${o.db}, read-only; Ctrl-C to stop)`);
+  const url = (h: string) => `http://${h.includes(':') ? `[${h}]` : h}:${actual}/`;
+  const all = o.host === '0.0.0.0' || o.host === '::';
+  console.log(`ablate dashboard: ${url(all ? '127.0.0.1' : o.host)}  (database ${o.db}, read-only; Ctrl-C to stop)`);
+  if (all) {
+    console.warn(
+      `dashboard: WARNING: --host ${o.host} listens on every network interface: anyone who can reach this machine can read the results (no authentication).`,
+    );
+    console.warn(
+      `dashboard: listening on ${interfaceAddresses(o.host === '::')
+        .map(url)
+        .join('  ')}`,
+    );
+  }
   const stop = async () => {
     await app.close();
     process.exit(0);

@@ -16,7 +16,7 @@ import type {
   TrialListItem,
   VariantStats,
 } from '../common/api.js';
-import { CURVE_KEYS, type CurveKey, STAT_KEYS, type StatKey } from '../common/metrics.js';
+import { COCO_STATS, CURVE_KEYS, type CurveKey, STAT_KEYS, type StatKey } from '../common/metrics.js';
 import { variantKey, variantLabel } from '../common/variant.js';
 
 type DB = Database.Database;
@@ -340,8 +340,24 @@ export class Queries {
       baseline: b ? { id: b.id, seed: b.seed, modelYaml: b.model_yaml } : null,
       epochs: this.epochs(id),
       baselineCurves: sweep && b && !isBaseline ? this.curves(sweep, [{ module: null, position: null }])[0] : null,
+      coco: this.coco(id),
       stamp: this.stamp(),
     };
+  }
+
+  /** The trial's COCO evaluation (the results columns and coco_class_ap), or null when it has none. */
+  coco(id: string): TrialDetail['coco'] {
+    const r = this.db.prepare(`SELECT ${COCO_STATS.map(([c]) => c).join(', ')} FROM results WHERE trial_id = ? LIMIT 1`).get(id) as
+      | Record<string, number | null>
+      | undefined;
+    const hasTable = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'coco_class_ap'").get();
+    const perClass = hasTable
+      ? (this.db.prepare('SELECT class_id, name, ap, n_gt FROM coco_class_ap WHERE trial_id = ? ORDER BY class_id').all(id) as NonNullable<
+          TrialDetail['coco']
+        >['perClass'])
+      : [];
+    if (!r || (perClass.length === 0 && Object.values(r).every((v) => v === null))) return null;
+    return { stats: r, perClass };
   }
 
   /** The trial's numbers as a one-sample Stat per key, and its curves as a series (min = max = mean). */

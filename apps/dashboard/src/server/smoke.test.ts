@@ -2,10 +2,11 @@
  * API tests (and one browser check) against a database made by the real smoke sweep
  * (`experiments/smoke.yaml`, run with the runner's built CLI into a temporary folder; ~20 s).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchBrowser, openPage } from '../bench/browser.js';
@@ -33,12 +34,18 @@ beforeAll(async () => {
     if (!fs.existsSync(f))
       throw new Error(`${f} is missing: the smoke sweep needs the built runner (pnpm build) and experiments/smoke.yaml`);
   file = tmpFile('smoke.db');
-  const r = spawnSync(process.execPath, [SWEEP_CLI, SMOKE, '--db', file, '--no-progress'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 280_000,
-  });
-  if (r.status !== 0) throw new Error(`the smoke sweep failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  // Asynchronous: a synchronous child blocks this test worker past vitest's 60 s RPC timeout.
+  try {
+    await promisify(execFile)(process.execPath, [SWEEP_CLI, SMOKE, '--db', file, '--no-progress'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 280_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (e) {
+    const r = e as { code?: number; stdout?: string; stderr?: string };
+    throw new Error(`the smoke sweep failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
   web = await buildWeb();
   app = await buildServer({ db: file, staticDir: web });
 });

@@ -13,16 +13,20 @@ function loads(pkg: string): boolean {
   }
 }
 
-test('auto takes the first backend that loads (tensorflow, node, wasm, cpu) and says what it skipped', async () => {
+test('auto takes the first backend that loads (tensorflow, webgpu on hardware, node, wasm, cpu) and says what it skipped', async () => {
   const lines: string[] = [];
   const info = await initBackend('auto', { log: (l) => lines.push(l) });
   expect(lines).toHaveLength(1);
   if (loads('@tensorflow/tfjs-node-gpu')) expect(info.name).toBe('tensorflow');
+  else if (info.name === 'webgpu') expect(info.adapter?.software).toBe(false);
   else if (loads('@tensorflow/tfjs-node')) expect(info.name).toBe('node');
   else {
-    // This machine: the optional native packages are installed without libtensorflow and cannot load.
+    // This machine: the optional native packages are installed without libtensorflow and cannot load,
+    // and WebGPU has no adapter, or only a software one (lavapipe in CI), which auto never takes.
     expect(info.name).toBe('wasm');
-    expect(info.skipped.map((s) => s.name)).toEqual(['tensorflow', 'node']);
+    expect(info.skipped.map((s) => s.name)).toEqual(['tensorflow', 'webgpu', 'node']);
+    const webgpu = info.skipped[1].reason;
+    expect(webgpu).toMatch(/no WebGPU adapter|only a software adapter/);
     for (const s of info.skipped) expect(s.reason.length).toBeGreaterThan(0);
   }
 });

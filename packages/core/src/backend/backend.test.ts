@@ -18,5 +18,5 @@ test('initBackend registers the stock gradients, chooses the backend and logs on
 });
 
 test('unknown backends are named with the alternatives', async () => {
-  await expect(initBackend('metal' as never)).rejects.toThrow('Unknown backend "metal"; known: auto, tensorflow, node, wasm, cpu');
+  await expect(initBackend('metal' as never)).rejects.toThrow('Unknown backend "metal"; known: auto, tensorflow, webgpu, node, wasm, cpu');
 });

@@ -31,6 +31,8 @@ import { unsortedSegmentSum } from './unsorted-segment-sum.js';
 import { saveStockKernel } from './wasm-scope.js';
 
 export { ADDED_GRADIENTS, registerMissingGradients } from './gradients.js';
+export { NODE_KERNELS, registerNodeKernels } from './node-kernels.js';
+export { mergeDims, registerWebgpuKernels } from './webgpu-rank.js';
 
 const KERNELS: Record<string, tf.KernelFunc> = {
   Conv2DBackpropFilter: conv2DBackpropFilter,

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '../backend/index.js';
 import { readSafetensors, type SafeTensor } from '../safetensors.js';
+import { testBackends } from '../testing/index.js';
 import { type GridSampleImplementation, type GridSampleOptions, type GridSamplePaddingMode, gridSample } from './gridSample.js';
 
 /** Both implementations are checked on every backend ('auto' picks 'js' on cpu and wasm). */
@@ -235,7 +236,7 @@ const SPECIAL = [
   -40, -1.5, -1.25, -1.0000001, -1, -0.99999994, -0.75, -0.6, -0.5, -0.25, 0, 0.1, 0.25, 0.5, 0.75, 0.99999994, 1, 1.0000001, 1.25, 1.5, 40,
 ];
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`gridSample on ${backend}`, () => {
     beforeAll(async () => {
       await initBackend(backend, { log: false });

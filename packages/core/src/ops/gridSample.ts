@@ -106,9 +106,12 @@ function axisGeometry(
   const c1 = tf.clipByValue(f1, 0, size - 1);
   const v0 = tf.cast(tf.equal(f0, c0), 'float32');
   const v1 = tf.cast(tf.equal(f1, c1), 'float32');
+  // A NaN coordinate stays NaN through TensorFlow's (node's) clip and casts to INT_MIN, which its gather
+  // rejects: gather row 0 instead; the NaN weights still make that point's output NaN.
+  const index = (c: tf.Tensor) => tf.cast(tf.where(tf.isNaN(c), tf.zerosLike(c), c), 'int32');
   return {
-    i0: tf.cast(c0, 'int32'),
-    i1: tf.cast(c1, 'int32'),
+    i0: index(c0),
+    i1: index(c1),
     a0: tf.mul(w0, v0),
     a1: tf.mul(w1, v1),
     v0,

@@ -1,2 +1,3 @@
+export * from './async-grads.js';
 export * from './batchnorm.js';
 export * from './gridSample.js';

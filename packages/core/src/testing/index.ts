@@ -12,8 +12,10 @@ import type { Module } from '../nn/module.js';
 import type { BuildContext, ModuleSpec } from '../plugin.js';
 import { Generator } from '../rng.js';
 
+export { ALL_TEST_BACKENDS, inCI, nodeUnavailable, type TestBackend, testBackends } from './backends.js';
+
 /** initBackend without the log line (it also registers the gradients tfjs-core lacks under Node). */
-export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
+export async function useBackend(name: 'cpu' | 'wasm' | 'node'): Promise<void> {
   await initBackend(name, { log: false });
 }
 

@@ -6,6 +6,7 @@
  * 130 stopped by SIGINT/SIGTERM (the running trials are `interrupted`; the same command resumes them).
  * With --queue redis://..., the trials run on `pnpm worker` processes (src/cli/worker.ts) on any machine.
  */
+import { BACKEND_NAMES } from '@ablate/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { runSweep } from '../sweep/run.js';
 
@@ -27,7 +28,7 @@ const program = new Command()
   .option('--dry-run', 'list the trials with params, GFLOPs and estimated time; train nothing')
   .option('-w, --workers <n>', "trials run in parallel, each in its own process (default: the file's `workers`, 1)", posInt('--workers'))
   .option('--db <file>', "results database (default: the file's `db`, results/ablate.db)")
-  .option('-b, --backend <name>', 'override the backend (auto, wasm, cpu, node, tensorflow)')
+  .option('-b, --backend <name>', `override the backend (${BACKEND_NAMES.join(', ')})`)
   .option('--epochs <n>', 'override train.epochs (changes the trial ids)', posInt('--epochs'))
   .option('--threads <n>', "wasm threads per trial (default: the file's `threads`, 1)", posInt('--threads'))
   .option('--retry-failed', 'run failed trials again')

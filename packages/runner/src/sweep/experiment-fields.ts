@@ -28,7 +28,7 @@ const str = (expect = 'a string'): Field => ({ schema: z.string().min(1), expect
 const d = (f: Field, def: unknown): Field => ({ ...f, default: def });
 
 export const OPTIMIZERS = ['auto', 'SGD', 'Adam', 'AdamW'] as const;
-export const SWEEP_BACKENDS = ['auto', 'wasm', 'cpu', 'node', 'tensorflow'] as const;
+export const SWEEP_BACKENDS = ['auto', 'wasm', 'cpu', 'node', 'tensorflow', 'webgpu'] as const;
 export const NAMED_POSITIONS = ['residual', 'pre-SPPF', 'neck', 'pre-head'] as const;
 export const POSITION_FORMS = [...NAMED_POSITIONS, '{after: N}', '{after: [N, ...]}', '{residual: N | [N, ...]}'];
 
@@ -102,7 +102,10 @@ export const SYNTHETIC_FIELDS: Record<string, Field> = {
 };
 
 export const SWEEP_FIELDS: Record<string, Field> = {
-  module: { schema: z.array(z.unknown()).min(1), expect: 'a non-empty list of module names or {name, args} entries' },
+  module: {
+    schema: z.array(z.unknown()),
+    expect: 'a list of module names or {name, args} entries ([] for a seed-noise study of the baseline alone)',
+  },
   position: { schema: z.array(z.unknown()).min(1), expect: `a non-empty list of positions (${POSITION_FORMS.join(', ')})` },
 };
 

@@ -113,7 +113,8 @@ export function parseFactors(
   if (written !== undefined && written !== null) {
     const sw = checkMap(written, SWEEP_FIELDS, ['sweep'], TOP_FIELDS.sweep.expect);
     if (sw) {
-      if (Array.isArray(sw.module) && !Array.isArray(sw.position)) {
+      // `module: []` (a seed-noise study: the baseline alone) needs no positions.
+      if (Array.isArray(sw.module) && sw.module.length > 0 && !Array.isArray(sw.position)) {
         problems.push({
           line: lineOf(['sweep']),
           key: 'sweep.position',

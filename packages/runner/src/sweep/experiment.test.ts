@@ -170,7 +170,7 @@ describe('experiment file', () => {
   it('reports several problems, each with its line, in file order', () => {
     const e = errorOf('name: t\ntrain:\n  epochs: 0\n  bach: 8\nbackend: gpu\n');
     expect(e.problems.map((p) => p.line)).toEqual([3, 4, 5]);
-    expect(e.message).toContain('key backend: expected one of auto, wasm, cpu, node, tensorflow; got the string "gpu"');
+    expect(e.message).toContain('key backend: expected one of auto, wasm, cpu, node, tensorflow, webgpu; got the string "gpu"');
     expect(e.message).toContain('3 problems; nothing was run');
   });
 

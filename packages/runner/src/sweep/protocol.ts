@@ -52,6 +52,6 @@ export type FromWorker =
   | { type: 'epoch'; id: string; seq: number; report: EpochMsg; epochs: number; replayed?: boolean }
   | { type: 'done'; id: string; finish: TrialFinish; epochsDone: number }
   | { type: 'trained'; id: string; finish: TrialFinish; epochsDone: number }
-  | { type: 'benched'; id: string; fps: number; p50Ms: number; p90Ms: number }
+  | { type: 'benched'; id: string; fps: number; p50Ms: number; p90Ms: number; fused: boolean; nms: boolean }
   | { type: 'failed'; id: string; error: string }
   | { type: 'interrupted'; id: string; reason: string };

@@ -43,16 +43,32 @@ describe('report', () => {
     ];
     const t = summaryTable(rows);
     const lines = t.split('\n');
-    expect(lines[0]).toMatch(/^variant\s+seeds\s+mAP50-95\s+mAP50\s+P\s+R\s+FPS\s+Δ mAP50-95\s+Δ mAP50\s+Δ FPS$/);
+    expect(lines[0]).toMatch(/^variant\s+seeds\s+mAP50-95 \(n\)\s+Δ mAP50-95\s+Δ 95% CI\s+p \(Holm\)\s+mAP50\s+P\s+R\s+FPS\s+Δ FPS$/);
     const base = lines.find((l) => l.startsWith('baseline')) as string;
-    expect(base).toContain(`0.350 ± ${naiveStd([0.3, 0.4]).toFixed(3)}`);
+    expect(base).toContain(`0.350 ± ${naiveStd([0.3, 0.4]).toFixed(3)} (2)`);
     expect(base).toContain('105.0 ± 7.1');
     const dat = lines.find((l) => l.startsWith('DAttention@neck')) as string;
-    // Δ mAP50-95 = 0.40 - 0.35, Δ mAP50 = 0.68 - 0.65, Δ FPS = (85 - 105) / 105 = -19%
-    expect(dat).toMatch(/\+0\.050\s+\+0\.030\s+-19%$/);
+    // Δ mAP50-95 = 0.40 - 0.35; Δ FPS = (85 - 105) / 105 = -19%
+    expect(dat).toMatch(/\+0\.050\s+\[[-+]\d\.\d{3}, [-+]\d\.\d{3}\]\s+\S+\s+~/);
+    expect(dat).toMatch(/-19%$/);
     const fla = lines.find((l) => l.startsWith('FLA@neck')) as string;
     expect(fla).toContain('1/2 ok');
-    expect(fla).toMatch(/\+0\.150\s+\+0\.150\s+-52%$/);
+    expect(fla).toMatch(/0\.500 \(1\)\s+\+0\.150\s+1 seed/);
+    expect(fla).toMatch(/-52%$/);
+    // The line under the table says what is within seed noise.
+    expect(t).toMatch(/Every difference is within seed noise|Within seed noise: DAttention@neck/);
+    expect(t).toMatch(/Not testable: FLA@neck \(1 seed: no test possible\)/);
+    expect(t).not.toMatch(/NaN/);
+  });
+
+  it('summary marks a significant difference', () => {
+    const rows: ResultRow[] = [0, 1, 2].flatMap((s) => [
+      row('baseline', s, [0.3, 0.31, 0.29][s], 0.6, 100),
+      row('A2@neck', s, [0.4, 0.42, 0.39][s], 0.7, 90),
+    ]);
+    const t = summaryTable(rows, 'demo');
+    expect(t.split('\n').find((l) => l.startsWith('A2@neck'))).toMatch(/▲/);
+    expect(t).toMatch(/Significant: A2@neck ▲ \(paired t-test by seed/);
   });
 
   it('table alignment', () => {

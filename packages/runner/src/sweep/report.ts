@@ -1,9 +1,10 @@
 /**
- * What the sweep prints: the final summary table (per variant: mean ± std over seeds of mAP50-95,
- * mAP50, P, R and FPS, and the difference from the baseline), the dry-run table, and the training-time
+ * What the sweep prints: the final summary table (per variant: mean ± std over seeds of mAP50-95 with
+ * its difference from the baseline, interval, Holm p and marker (@ablate/stats), mAP50, P, R and FPS), the dry-run table, and the training-time
  * estimate (seconds per GFLOP per image, from this database's finished trials when there are any, else
  * a constant measured on the project's 2-core machine).
  */
+import { type Analysis, analyze, formatP, marker, noiseLine } from '@ablate/stats';
 
 export interface ResultRow {
   variant: string;
@@ -43,8 +44,10 @@ const pm = (xs: number[], digits: number) => {
 };
 const signed = (x: number, digits: number) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
 
-/** The summary table, variants in first-appearance order. Std is the sample std (n - 1) over seeds. */
-export function summaryTable(rows: ResultRow[]): string {
+type MetricKey = 'map50' | 'map50_95' | 'precision' | 'recall' | 'fps';
+
+/** Rows grouped by variant in first-appearance order, with their ok values per metric and seeds. */
+function groupRows(rows: ResultRow[]) {
   const order: string[] = [];
   const by = new Map<string, ResultRow[]>();
   for (const r of rows) {
@@ -54,39 +57,69 @@ export function summaryTable(rows: ResultRow[]): string {
     }
     by.get(r.variant)?.push(r);
   }
-  const ok = (v: string) => (by.get(v) ?? []).filter((r) => r.status === 'ok');
-  const vals = (v: string, k: 'map50' | 'map50_95' | 'precision' | 'recall' | 'fps') =>
-    ok(v)
-      .map((r) => r[k])
-      .filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-  const base = by.has('baseline') ? 'baseline' : undefined;
-  const bMean = (k: 'map50' | 'map50_95' | 'fps') => (base ? meanStd(vals(base, k)).mean : Number.NaN);
+  const okRows = (v: string, k: MetricKey) =>
+    (by.get(v) ?? []).filter((r) => r.status === 'ok' && typeof r[k] === 'number' && Number.isFinite(r[k]));
+  const vals = (v: string, k: MetricKey) => okRows(v, k).map((r) => r[k] as number);
+  const seeds = (v: string, k: MetricKey) => okRows(v, k).map((r) => r.seed);
+  return { order, by, vals, seeds };
+}
+
+/** mAP50-95 of every variant against the baseline, through @ablate/stats (auto test, Holm over the sweep). */
+export function summaryAnalysis(rows: ResultRow[], sweep = 'sweep'): Analysis {
+  const { order, vals, seeds } = groupRows(rows);
+  const k: MetricKey = 'map50_95';
+  return analyze({
+    sweep,
+    metric: 'mAP50-95',
+    baseline: order.includes('baseline') ? { values: vals('baseline', k), seeds: seeds('baseline', k) } : null,
+    variants: order.filter((v) => v !== 'baseline').map((v) => ({ module: v, position: null, values: vals(v, k), seeds: seeds(v, k) })),
+  });
+}
+
+/**
+ * The summary table, variants in first-appearance order: mean ± std (n) of mAP50-95 with its Δ from the
+ * baseline, the Δ's 95% interval, p after Holm and a marker (▲/▼ significant), then mean ± std of
+ * mAP50, P, R, FPS and Δ FPS. Std is the sample std (n - 1) over ok seeds. Under the table, a line that
+ * says which differences are within seed noise.
+ */
+export function summaryTable(rows: ResultRow[], sweep = 'sweep'): string {
+  const { order, by, vals } = groupRows(rows);
+  const a = summaryAnalysis(rows, sweep);
+  const base = order.includes('baseline') ? 'baseline' : undefined;
+  const bf = base ? meanStd(vals(base, 'fps')).mean : Number.NaN;
   const body = order.map((v) => {
     const all = by.get(v) ?? [];
-    const n = ok(v).length;
-    const status = n === all.length ? `${n}` : `${n}/${all.length} ok`;
-    const delta = (k: 'map50' | 'map50_95', digits: number) => {
-      const m = meanStd(vals(v, k)).mean;
-      const b = bMean(k);
-      return v === base || !Number.isFinite(m) || !Number.isFinite(b) ? '' : signed(m - b, digits);
-    };
+    const nOk = all.filter((r) => r.status === 'ok').length;
+    const status = nOk === all.length ? `${nOk}` : `${nOk}/${all.length} ok`;
+    const va = a.variants.find((x) => x.module === v);
+    const c = va?.comparison ?? null;
+    const m = vals(v, 'map50_95');
+    const main = m.length ? `${pm(m, 3)} (${m.length})` : '-';
+    const delta = c ? signed(c.delta, 3) : '';
+    const ci = c?.deltaCi95 ? `[${signed(c.deltaCi95[0], 3)}, ${signed(c.deltaCi95[1], 3)}]` : '';
+    const p = c ? (c.pHolm === null ? (va && va.summary.n < 2 ? '1 seed' : 'n/a') : formatP(c.pHolm)) : '';
+    const mark = va && c ? marker(a, va) || (c.pHolm === null ? '' : '~') : '';
     const mf = meanStd(vals(v, 'fps')).mean;
-    const bf = bMean('fps');
     const dfps = v === base || !Number.isFinite(mf) || !Number.isFinite(bf) || bf === 0 ? '' : `${signed((100 * (mf - bf)) / bf, 0)}%`;
     return [
       v,
       status,
-      pm(vals(v, 'map50_95'), 3),
+      main,
+      delta,
+      ci,
+      p,
+      mark,
       pm(vals(v, 'map50'), 3),
       pm(vals(v, 'precision'), 3),
       pm(vals(v, 'recall'), 3),
       pm(vals(v, 'fps'), 1),
-      delta('map50_95', 3),
-      delta('map50', 3),
       dfps,
     ];
   });
-  return table(['variant', 'seeds', 'mAP50-95', 'mAP50', 'P', 'R', 'FPS', 'Δ mAP50-95', 'Δ mAP50', 'Δ FPS'], body);
+  const t = table(['variant', 'seeds', 'mAP50-95 (n)', 'Δ mAP50-95', 'Δ 95% CI', 'p (Holm)', '', 'mAP50', 'P', 'R', 'FPS', 'Δ FPS'], body);
+  const notes = [noiseLine(a, { value: (x) => x.toFixed(3) }), '▲/▼ significant (Holm, alpha 0.05); ~ within seed noise.'];
+  for (const v of a.variants) if (v.comparison?.note && v.summary.n > 1) notes.push(`${v.module}: ${v.comparison.note}.`);
+  return `${t}\n${notes.join('\n')}`;
 }
 
 /**

@@ -139,7 +139,7 @@ describe('runSweep', () => {
     expect(epochs).toHaveLength(12);
     expect(epochs.filter((e) => e.epoch === 1).every((e) => Math.abs(e.map50 - 0.2) < 1e-12)).toBe(true);
     expect(r.out).toMatch(/2 ok, 4 failed, 0 interrupted, 0 pending/);
-    expect(r.out).toMatch(/^baseline\s+2\s+0\.100 ± 0\.000\s+0\.200 ± 0\.000/m);
+    expect(r.out).toMatch(/^baseline\s+2\s+0\.100 ± 0\.000 \(2\)\s+0\.200 ± 0\.000/m);
     expect(r.out).toMatch(/^DAttention@neck\s+0\/2 ok/m);
 
     // Again: the failed ones are skipped and said so; exit stays 1.
@@ -179,8 +179,10 @@ describe('runSweep', () => {
     const starts = events.filter((e) => e.ev === 'start' && e.mode === 'train');
     expect(starts).toHaveLength(6);
     expect(starts.every((s) => s.threads === 1)).toBe(true);
-    // The first two started before either could have finished (each takes >= 3 x 100 ms).
-    expect(Math.abs(starts[1].t - starts[0].t)).toBeLessThan(250);
+    // Two at a time: the second trial starts before the first one ends (one at a time it could not).
+    const endOf = (id: string) => events.find((e) => e.ev === 'end' && e.mode === 'train' && e.id === id)?.t as number;
+    expect(starts[1].t).toBeLessThan(endOf(starts[0].id));
+    expect(starts[0].t).toBeLessThan(endOf(starts[1].id));
     // FPS is measured after all training, one trial at a time.
     const benches = events.filter((e) => e.mode === 'bench');
     expect(benches.filter((e) => e.ev === 'start')).toHaveLength(6);
@@ -240,7 +242,7 @@ describe('runSweep', () => {
     expect((await run({ workers: 0 })).code).toBe(EXIT.invalid);
     const bad = await run({ backend: 'gpu' });
     expect(bad.code).toBe(EXIT.invalid);
-    expect(bad.err).toMatch(/unknown backend; known: auto, tensorflow, node, wasm, cpu/);
+    expect(bad.err).toMatch(/unknown backend; known: auto, tensorflow, webgpu, node, wasm, cpu/);
     const missing = await run({ file: 'nope.yaml' });
     expect(missing.code).toBe(EXIT.invalid);
     expect(missing.err).toMatch(/does not exist/);

@@ -151,8 +151,8 @@ function printSummary(writer: SweepWriter, exp: Experiment, trials: TrialSpec[],
   const final = writer.trialsOfSweep(exp.name);
   const resultRows: ResultRow[] = final.map((r) => ({ ...r, variant: variantOf.get(r.id) ?? r.id }));
   out('');
-  out(`${exp.name}: mean ± std over seeds (ok trials only); Δ = difference from the baseline`);
-  out(summaryTable(resultRows));
+  out(`${exp.name}: mean ± std (n) over seeds (ok trials only); Δ = difference from the baseline with its 95% interval`);
+  out(summaryTable(resultRows, exp.name));
   const count = (s: string) => final.filter((r) => r.status === s).length;
   const failed = final.filter((r) => r.status === 'failed');
   for (const f of failed) out(`failed: ${f.id} ${variantOf.get(f.id)} seed ${f.seed}: ${f.error}`);

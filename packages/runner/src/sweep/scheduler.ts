@@ -42,9 +42,15 @@ export const trialLabel = (t: TrialSpec) => `${t.variant} seed ${t.seed}`;
 function okLine(t: TrialSpec, f: TrialFinish): string {
   return (
     `trial ${t.id} ${trialLabel(t)}: ok  mAP50 ${fmt(f.map50)} mAP50-95 ${fmt(f.map50_95)} P ${fmt(f.precision)} R ${fmt(f.recall)}  ` +
-    `${fmt(f.fps, 1)} FPS (p50 ${fmt(f.latencyP50Ms, 1)} ms)  trained in ${formatDuration(f.trainSeconds ?? Number.NaN)}`
+    `${fmt(f.fps, 1)} FPS (p50 ${fmt(f.latencyP50Ms, 1)} ms)  trained in ${formatDuration(f.trainSeconds ?? Number.NaN)}` +
+    (f.coco
+      ? `  COCO AP ${cocoFmt(f.coco.stats.AP)} APs/m/l ${[f.coco.stats.APs, f.coco.stats.APm, f.coco.stats.APl].map(cocoFmt).join('/')}`
+      : '')
   );
 }
+
+/** pycocotools' -1 (no ground truth in that area range) shown as '-'. */
+const cocoFmt = (v: number) => (v === -1 ? '-' : fmt(v));
 
 /**
  * Stores a trial's report (the writer) and shows it (progress). Returns the outcome when the report

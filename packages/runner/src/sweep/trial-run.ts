@@ -7,9 +7,11 @@
  * cannot run at this size, data that changed since the sweep was planned).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { initBackend, manualSeed } from '@ablate/core';
 import { type DetectionDataset, loadUltralyticsDataset, syntheticDataset } from '@ablate/data';
-import { benchFps, DEFAULT_TRAIN, type EpochReport, type TrainSettings, train } from '@ablate/train';
+import type { ArtefactsRef } from '@ablate/tracker';
+import { ARTEFACTS_DIR, benchFps, DEFAULT_TRAIN, type EpochReport, type TrainSettings, train, writeArtefacts } from '@ablate/train';
 import { buildModel, createRegistry, type DetectionModel, summary } from '@ablate/yolov8';
 import { ATTENTION_PLUGINS } from '../plugins.js';
 import type { DataChoice } from './experiment.js';
@@ -57,6 +59,34 @@ export function describeError(e: unknown): string {
 
 const parentPid = process.ppid;
 
+/**
+ * The best epoch's diagnostic artefacts (@ablate/train writeArtefacts; loads the best weights into the
+ * model, which the FPS benchmark does not mind). A failure here is logged and leaves the trial's result
+ * intact: the dashboard then says the artefacts are missing.
+ */
+async function artefactsOf(model: DetectionModel, data: DetectionDataset, job: TrialJob, s: TrainSettings): Promise<ArtefactsRef | null> {
+  const cfg = job.trial.config;
+  try {
+    const a = await writeArtefacts(model, data, {
+      checkpointDir: job.checkpointDir,
+      imgsz: s.imgsz,
+      val: { conf: cfg.val.conf, iou: cfg.val.iou, maxDet: cfg.val.maxDet, batch: cfg.val.batch ?? s.batch * 2 },
+    });
+    const dir = path.join(job.checkpointDir, ARTEFACTS_DIR);
+    const bytes = fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    return {
+      dir,
+      epoch: a.epoch - 1,
+      images: a.images.length,
+      modules: a.modules.map((m) => ({ layer: m.layer, module: m.module, picture: m.images.some((i) => i.picture !== null) })),
+      bytes,
+    };
+  } catch (e) {
+    console.error(`trial ${job.trial.id}: the diagnostic artefacts could not be written: ${describeError(e)}`);
+    return null;
+  }
+}
+
 export async function runTrial(
   job: TrialJob,
   send: (m: FromWorker) => void,
@@ -74,7 +104,7 @@ export async function runTrial(
       manualSeed(trial.seed);
       model = buildModel(trial.modelYaml, { nc: cfg.model.nc, registry: createRegistry(...ATTENTION_PLUGINS) });
       const fps = await bench(model, cfg.bench);
-      send({ type: 'benched', id: trial.id, fps: fps.fps, p50Ms: fps.p50Ms, p90Ms: fps.p90Ms });
+      send({ type: 'benched', id: trial.id, fps: fps.fps, p50Ms: fps.p50Ms, p90Ms: fps.p90Ms, fused: fps.fused, nms: fps.nms });
       return;
     }
     const data = await loadData(job.data);
@@ -175,6 +205,7 @@ export async function runTrial(
       },
     );
     const b = result.best;
+    const artefacts = await artefactsOf(model, data, job, settings);
     const finish = {
       bestEpoch: b.epoch - 1,
       precision: b.precision,
@@ -183,6 +214,9 @@ export async function runTrial(
       map50_95: b.map50_95,
       fitness: b.fitness,
       trainSeconds: result.trainSeconds,
+      artefacts,
+      // pycocotools' numbers of the best epoch (null when it was not evaluated, e.g. a checkpoint of an older version)
+      coco: b.coco ?? null,
     };
     const epochsDone = result.epochs.length ? Math.max(...result.epochs.map((e) => e.epoch)) : b.epoch;
     if (job.mode === 'train') {
@@ -191,7 +225,19 @@ export async function runTrial(
     }
     // Training finished (an abort that came during the last validation changes nothing): the benchmark is short.
     const fps = await bench(model, cfg.bench);
-    send({ type: 'done', id: trial.id, epochsDone, finish: { ...finish, fps: fps.fps, latencyP50Ms: fps.p50Ms, latencyP90Ms: fps.p90Ms } });
+    send({
+      type: 'done',
+      id: trial.id,
+      epochsDone,
+      finish: {
+        ...finish,
+        fps: fps.fps,
+        latencyP50Ms: fps.p50Ms,
+        latencyP90Ms: fps.p90Ms,
+        fpsFused: fps.fused,
+        fpsNms: fps.nms,
+      },
+    });
   } catch (e) {
     if (isAbort(e) || signal.aborted) send({ type: 'interrupted', id: trial.id, reason: 'interrupted by the user (SIGINT/SIGTERM)' });
     else send({ type: 'failed', id: trial.id, error: describeError(e) });

@@ -26,6 +26,22 @@ function rows(yaml: string): [unknown, string][] {
 }
 
 describe('trial expansion', () => {
+  it('a seed-noise study (sweep.module: [] or no sweep key) is the baseline over the seeds', () => {
+    for (const text of [
+      'name: noise\ndata: { synthetic: { classes: 2 } }\nseeds: [0, 1, 2]\nsweep:\n  module: []\n',
+      'name: noise\ndata: { synthetic: { classes: 2 } }\nseeds: [0, 1, 2]\n',
+    ]) {
+      const t = expand(text);
+      expect(t.map((x) => [x.variant, x.seed])).toEqual([
+        ['baseline', 0],
+        ['baseline', 1],
+        ['baseline', 2],
+      ]);
+    }
+    expect(() => exp('name: noise\ndata: { synthetic: { classes: 2 } }\nbaseline: false\nsweep:\n  module: []\n')).toThrow(
+      /nothing to run: baseline is false/,
+    );
+  });
   it('baseline + modules x positions, seeds outermost, unique stable ids', () => {
     const t = expand();
     expect(t).toHaveLength(2 * (1 + 2 * 3));

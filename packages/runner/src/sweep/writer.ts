@@ -182,7 +182,14 @@ export class SweepWriter {
       case 'trained':
         return { outcome: 'trained', finish: m.finish };
       case 'benched': {
-        const f: TrialFinish = { ...benchOf, fps: m.fps, latencyP50Ms: m.p50Ms, latencyP90Ms: m.p90Ms };
+        const f: TrialFinish = {
+          ...benchOf,
+          fps: m.fps,
+          latencyP50Ms: m.p50Ms,
+          latencyP90Ms: m.p90Ms,
+          fpsFused: m.fused,
+          fpsNms: m.nms,
+        };
         this.release(t.id);
         tracker.finishTrial(t.id, f);
         return { outcome: 'ok', finish: f };

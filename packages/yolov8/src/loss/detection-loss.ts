@@ -18,6 +18,7 @@
  * Status: matches the reference on all golden scenarios (loss.golden.test.ts); the only deviation is in
  * the assigner's topk tie case (see assigner.ts), which leaves the loss unchanged.
  */
+import { assertSyncReadable } from '@ablate/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { type AnchorArrays, makeAnchorArrays } from './anchors.js';
 import { type AssignerOutput, TaskAlignedAssigner } from './assigner.js';
@@ -320,6 +321,40 @@ export class DetectionLoss {
    * map's size times the first stride. Call inside tf.grad/variableGrads/optimizer.minimize to train.
    */
   compute(feats: tf.Tensor4D[], targets: DetectionTargets, imgsz?: readonly [number, number]): DetectionLossResult {
+    assertSyncReadable('DetectionLoss.compute');
+    this.checkFeats(feats);
+    // Raw maps, downloaded once per level (no gradient needed for the assigner).
+    const raw = feats.map((t) => t.dataSync() as Float32Array);
+    const r = this.computeFrom(feats, raw, targets, imgsz, true);
+    return { loss: r.loss, items: r.items, targetScoresSum: r.targetScoresSum, assignment: r.assignment };
+  }
+
+  /**
+   * compute() with asynchronous reads (`await data()`): the predictions for the assigner and the
+   * detached loss items. Works on every backend, webgpu included (no synchronous GPU read). To train,
+   * call it inside `variableGradsAsync` of @ablate/core.
+   */
+  async computeAsync(feats: tf.Tensor4D[], targets: DetectionTargets, imgsz?: readonly [number, number]): Promise<DetectionLossResult> {
+    this.checkFeats(feats);
+    const raw = (await Promise.all(feats.map((t) => t.data()))) as Float32Array[];
+    const r = this.computeFrom(feats, raw, targets, imgsz, false);
+    const itemsTensor = r.itemsTensor as tf.Tensor;
+    try {
+      const v = await itemsTensor.data();
+      return { loss: r.loss, items: [v[0], v[1], v[2]], targetScoresSum: r.targetScoresSum, assignment: r.assignment };
+    } finally {
+      itemsTensor.dispose();
+    }
+  }
+
+  /** The loss from the feature maps and their values; items read now (sync) or left as a kept tensor. */
+  private computeFrom(
+    feats: tf.Tensor4D[],
+    raw: Float32Array[],
+    targets: DetectionTargets,
+    imgsz: readonly [number, number] | undefined,
+    readItems: boolean,
+  ): DetectionLossResult & { itemsTensor?: tf.Tensor } {
     const sizes = this.checkFeats(feats);
     const B = feats[0].shape[0];
     const R = this.regMax;
@@ -347,8 +382,6 @@ export class DetectionLoss {
     // class BCE is one fused JS kernel (see bceWithLogitsSumFused).
     const fusedBce = tf.getBackend() === 'cpu';
 
-    // Raw maps, downloaded once per level (no gradient needed for the assigner).
-    const raw = feats.map((t) => t.dataSync() as Float32Array);
     // Assigner inputs, decoded lazily (only anchors inside some GT are read).
     const pdScores = new Float32Array(B * A * nc);
     const pdBboxes = new Float32Array(B * A * 4);
@@ -458,6 +491,7 @@ export class DetectionLoss {
     });
 
     let items: [number, number, number] = [0, 0, 0];
+    let itemsTensor: tf.Tensor | undefined;
     const loss = tf.tidy(() => {
       // Classification: BCE over all anchors and classes, per level.
       const clsTerms = feats.map((x, l) => {
@@ -493,10 +527,12 @@ export class DetectionLoss {
         dflLoss = tf.div(tf.sum(tf.mul(tf.mean(ce, -1, true), w)), tss);
       }
       const gained = tf.stack([tf.mul(boxLoss, this.gains.box), tf.mul(clsLoss, this.gains.cls), tf.mul(dflLoss, this.gains.dfl)]);
-      const v = gained.dataSync();
-      items = [v[0], v[1], v[2]];
+      if (readItems) {
+        const v = gained.dataSync();
+        items = [v[0], v[1], v[2]];
+      } else itemsTensor = tf.keep(gained);
       return tf.mul(tf.sum(gained), B) as tf.Scalar;
     });
-    return { loss, items, targetScoresSum: tss, assignment: asg };
+    return { loss, items, targetScoresSum: tss, assignment: asg, itemsTensor };
   }
 }

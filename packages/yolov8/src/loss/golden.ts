@@ -6,7 +6,7 @@
  * Used by the package tests and by the runner's `pnpm golden` family; sizes, nc, strides, gains and
  * tolerances all come from the files.
  */
-import type { SafeTensor } from '@ablate/core';
+import { type SafeTensor, valueAndGradsAsync } from '@ablate/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { makeAnchorArrays } from './anchors.js';
 import { type AssignerOutput, TaskAlignedAssigner } from './assigner.js';
@@ -115,12 +115,12 @@ function compareAssignment(
  * Runs every scenario of a loss case on the current tf backend. `json` is the parsed sidecar and
  * `tensors` its safetensors content. Disposes everything it creates.
  */
-export function runLossGolden(
+export async function runLossGolden(
   // biome-ignore lint/suspicious/noExplicitAny: free-form reference JSON
   json: any,
   tensors: Map<string, SafeTensor>,
   opts: { scenarios?: string[] } = {},
-): LossGoldenResult {
+): Promise<LossGoldenResult> {
   if (!isLossGoldenCase(json))
     throw new Error('loss golden: the JSON is not a loss case (want case "loss", file, scenarios, hyp, assigner, tolerance)');
   const nc: number = json.nc;
@@ -184,15 +184,17 @@ export function runLossGolden(
     let items: number[] = [];
     let asg: AssignerOutput | null = null;
     let tss = 0;
-    const { value, grads } = tf.valueAndGrads((...fs: tf.Tensor[]) => {
-      const r = loss.compute(fs as tf.Tensor4D[], targets);
+    // Asynchronous reads: the same code runs on every backend, webgpu included.
+    const { value, grads } = await valueAndGradsAsync(async () => {
+      const r = await loss.computeAsync(feats, targets);
       items = r.items;
       asg = r.assignment;
       tss = r.targetScoresSum;
       return r.loss;
-    })(feats);
-    const total = value.dataSync()[0];
-    const gradData = grads.map((g) => nhwcToNchw(g.dataSync(), g.shape));
+    }, feats);
+    const total = (await value.data())[0];
+    const gradData: Float32Array[] = [];
+    for (const g of grads) gradData.push(nhwcToNchw((await g.data()) as Float32Array, g.shape));
     const gradShapes = grads.map((g) => g.shape);
     value.dispose();
     tf.dispose(grads);

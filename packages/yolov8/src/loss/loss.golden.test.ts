@@ -22,9 +22,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     for (const s of scenarios) {
-      it(`scenario ${s}: loss, items, gradients, targets and assigner match`, () => {
+      it(`scenario ${s}: loss, items, gradients, targets and assigner match`, async () => {
         const before = tf.memory().numTensors;
-        const r = runLossGolden(json, tensors, { scenarios: [s] });
+        const r = await runLossGolden(json, tensors, { scenarios: [s] });
         expect(tf.memory().numTensors).toBe(before);
         const bad = r.rows.filter((row) => !row.pass);
         const worst = (k: string) => r.rows.find((row) => row.key === k);

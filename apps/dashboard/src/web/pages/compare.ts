@@ -4,6 +4,7 @@ import { formatDelta, formatMeanStd, METRICS, STAT_KEYS } from '../../common/met
 import { BASELINE_KEY } from '../../common/variant.js';
 import { api } from '../api.js';
 import { BASELINE_COLOR, colorOf, curveCharts } from '../charts.js';
+import { compareImages } from '../compare-images.js';
 import { enc, fill, h, statusBadge } from '../dom.js';
 import { Charts, href, type Page, type Route } from '../page.js';
 
@@ -47,6 +48,7 @@ export async function comparePage(root: HTMLElement, r: Route): Promise<Page> {
     let c = 0;
     for (const it of items) colors.set(it.curves.key, it.curves.key === BASELINE_KEY ? BASELINE_COLOR : colorOf(c++));
     const grid = h('div', { class: 'curve-grid' });
+    const images = h('section', { class: 'compare-diagnostics' });
     fill(
       root,
       h(
@@ -94,6 +96,7 @@ export async function comparePage(root: HTMLElement, r: Route): Promise<Page> {
       ),
       h('h2', null, 'Training curves'),
       grid,
+      images,
     );
     charts.add(
       ...curveCharts(
@@ -103,6 +106,7 @@ export async function comparePage(root: HTMLElement, r: Route): Promise<Page> {
         'compare-curve',
       ),
     );
+    await compareImages(images, items);
   };
   await render();
   return { refresh: render, destroy: () => charts.destroy() };

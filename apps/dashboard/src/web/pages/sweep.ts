@@ -4,7 +4,7 @@
  * selector, exports, the grouped bar chart, accuracy-vs-speed/cost scatter plots with the Pareto front,
  * and training curves of chosen variants with the baseline overlaid.
  */
-import type { SweepCurves, SweepDetail, TrialListItem, VariantStats } from '../../common/api.js';
+import type { CellComparison, SweepCurves, SweepDetail, SweepStatsAnswer, TrialListItem, VariantStats } from '../../common/api.js';
 import { formatDelta, formatMeanStd, formatValue, isMetricKey, METRIC_KEYS, METRICS, type MetricKey } from '../../common/metrics.js';
 import { BASELINE_KEY } from '../../common/variant.js';
 import { api } from '../api.js';
@@ -14,6 +14,8 @@ import { Charts, href, type Page, type Route, replaceHash } from '../page.js';
 
 interface State {
   metric: MetricKey;
+  /** The test of every cell against the baseline: auto = paired by seed when possible, else Welch. */
+  test: 'auto' | 'paired' | 'welch';
   open: string | null;
   compare: Set<string>;
   trialsSel: Set<string>;
@@ -37,6 +39,7 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
   const m = r.params.get('metric');
   const st: State = {
     metric: m && isMetricKey(m) ? m : 'map50_95',
+    test: (['auto', 'paired', 'welch'] as const).find((t) => t === r.params.get('test')) ?? 'auto',
     open: r.params.get('variant'),
     compare: new Set(),
     trialsSel: new Set(),
@@ -46,6 +49,10 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
   const curveCharts_ = new Charts();
   const base = `/api/sweeps/${enc(name)}`;
   let d: SweepDetail;
+  let stats: SweepStatsAnswer | null = null;
+  const loadStats = async () => {
+    stats = await api<SweepStatsAnswer>(`${base}/stats?metric=${st.metric}&test=${st.test}`);
+  };
 
   const header = h('div');
   const matrixEl = h('div', { class: 'section' });
@@ -58,7 +65,13 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
   const byKey = (k: string) => all().find((v) => v.key === k);
 
   const syncHash = () =>
-    replaceHash(href('sweep', [name], { metric: st.metric === 'map50_95' ? undefined : st.metric, variant: st.open ?? undefined }));
+    replaceHash(
+      href('sweep', [name], {
+        metric: st.metric === 'map50_95' ? undefined : st.metric,
+        test: st.test === 'auto' ? undefined : st.test,
+        variant: st.open ?? undefined,
+      }),
+    );
 
   function renderHeader(): void {
     const c = d.counts;
@@ -67,15 +80,37 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
       'select',
       {
         'data-testid': 'metric',
-        onchange: (e: Event) => {
+        onchange: async (e: Event) => {
           st.metric = (e.target as HTMLSelectElement).value as MetricKey;
           syncHash();
+          await loadStats();
           renderMatrix();
           renderCharts();
           renderHeader();
         },
       },
       METRIC_KEYS.map((k) => h('option', { value: k, selected: k === st.metric }, METRICS[k].label)),
+    );
+    const testSel = h(
+      'select',
+      {
+        'data-testid': 'test',
+        title: 'The test of each cell against the baseline (Holm-corrected over the sweep)',
+        onchange: async (e: Event) => {
+          st.test = (e.target as HTMLSelectElement).value as State['test'];
+          syncHash();
+          await loadStats();
+          renderMatrix();
+          renderHeader();
+        },
+      },
+      (
+        [
+          ['auto', 'auto (paired by seed when possible, else Welch)'],
+          ['paired', 'paired t-test by seed'],
+          ['welch', "Welch's t-test"],
+        ] as const
+      ).map(([k, label]) => h('option', { value: k, selected: k === st.test }, label)),
     );
     const cmpBtn = h(
       'button',
@@ -105,6 +140,7 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
         'div',
         { class: 'toolbar' },
         h('label', null, 'Metric ', sel),
+        h('label', null, ' Test ', testSel),
         h('span', { class: 'spacer' }),
         h('a', { class: 'button', href: `${base}/export.csv`, download: '', 'data-testid': 'export-csv' }, 'CSV (trials)'),
         h(
@@ -114,8 +150,23 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
         ),
         h(
           'a',
-          { class: 'button', href: `${base}/export.tex?metric=${st.metric}`, download: '', 'data-testid': 'export-tex' },
+          { class: 'button', href: `${base}/export.tex?metric=${st.metric}&test=${st.test}`, download: '', 'data-testid': 'export-tex' },
           `LaTeX (${METRICS[st.metric].label})`,
+        ),
+        h(
+          'a',
+          { class: 'button', href: `${base}/export.md?metric=${st.metric}&test=${st.test}`, download: '', 'data-testid': 'export-md' },
+          'Markdown',
+        ),
+        h(
+          'a',
+          {
+            class: 'button',
+            href: `${base}/export-stats.csv?metric=${st.metric}&test=${st.test}`,
+            download: '',
+            'data-testid': 'export-csv-stats',
+          },
+          'CSV (statistics)',
         ),
         cmpBtn,
       ),
@@ -134,19 +185,36 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
       .map((x) => Math.abs((x - (b as number)) / (b !== 0 ? Math.abs(b as number) : 1)));
     const maxRel = Math.max(1e-12, ...rels);
     const better = delta === null || delta === 0 ? 'same' : delta > 0 === METRICS[st.metric].higherIsBetter ? 'better' : 'worse';
+    // Significance against the baseline (Holm over the sweep): not significant = within noise (neutral).
+    const cmp: CellComparison | null =
+      (!isBase && stats?.analysis.variants.find((x) => x.module === v.module && x.position === v.position)?.comparison) || null;
+    const sig = isBase || delta === null ? null : !cmp || cmp.p === null ? 'untestable' : cmp.significant ? 'significant' : 'noise';
+    const shown = sig === 'significant' ? better : sig === null ? better : 'same';
+    const fmtP = (p: number | null) => (p === null ? '—' : p < 0.001 ? '<0.001' : p.toPrecision(2));
+    const testName = (t: CellComparison['test']) => (t === 'paired' ? 'paired t-test by seed' : t === 'welch' ? "Welch's t-test" : 'none');
+    const statLine = !cmp
+      ? ''
+      : cmp.p === null
+        ? ` ${s.n < 2 || (d.baseline?.stats[st.metric].n ?? 0) < 2 ? '1 seed: no test possible' : (cmp.note ?? 'no test possible')}.`
+        : ` Δ 95% CI [${formatDelta(st.metric, cmp.deltaCi95?.[0] ?? null)}, ${formatDelta(st.metric, cmp.deltaCi95?.[1] ?? null)}]; ` +
+          `p ${fmtP(cmp.p)}, p (Holm) ${fmtP(cmp.pHolm)}; ${testName(cmp.test)}` +
+          `${cmp.signFlipP !== null ? `; sign-flip p ${fmtP(cmp.signFlipP)}` : ''}; ` +
+          `detectable effect (80% power) ${cmp.detectableDelta === null ? '—' : formatValue(st.metric, cmp.detectableDelta)}` +
+          `${cmp.note ? `; ${cmp.note}` : ''}.`;
     const c = v.counts;
     const td = h(
       'td',
       {
-        class: `cell ${isBase ? 'base' : better}${st.open === v.key ? ' open' : ''}`,
+        class: `cell ${isBase ? 'base' : shown}${sig ? ` sig-${sig}` : ''}${st.open === v.key ? ' open' : ''}`,
+        'data-significance': sig ?? '',
         rowspan,
         'data-variant': v.key,
         'data-mean': s.mean ?? '',
         'data-std': s.std ?? '',
         'data-n': s.n,
         'data-delta': delta ?? '',
-        title: `${v.label}: ${METRICS[st.metric].label} ${formatMeanStd(st.metric, s.mean, s.std)} over ${s.n} seed(s); min ${formatValue(st.metric, s.min)}, max ${formatValue(st.metric, s.max)}. Click for its trials.`,
-        style: { background: isBase ? undefined : cellColor(st.metric, delta, b, maxRel) },
+        title: `${v.label}: ${METRICS[st.metric].label} ${formatMeanStd(st.metric, s.mean, s.std)} over ${s.n} seed(s); min ${formatValue(st.metric, s.min)}, max ${formatValue(st.metric, s.max)}.${statLine} Click for its trials.`,
+        style: { background: isBase || sig !== 'significant' ? undefined : cellColor(st.metric, delta, b, maxRel) },
         onclick: () => {
           st.open = st.open === v.key ? null : v.key;
           st.trialsSel.clear();
@@ -180,11 +248,25 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
       delta !== null
         ? h(
             'div',
-            { class: `delta ${better}` },
+            { class: `delta ${shown}` },
             `Δ ${formatDelta(st.metric, delta)}`,
             b ? ` (${((delta / Math.abs(b)) * 100).toFixed(1)}%)` : '',
+            sig === 'significant'
+              ? h('span', { class: 'marker', title: `significant (p Holm ${fmtP(cmp?.pHolm ?? null)})` }, better === 'better' ? ' ▲' : ' ▼')
+              : null,
           )
         : null,
+      sig === 'noise'
+        ? h('div', { class: 'stat noise', 'data-testid': 'within-noise' }, `within noise (p Holm ${fmtP(cmp?.pHolm ?? null)})`)
+        : sig === 'significant'
+          ? h('div', { class: 'stat significant' }, `p Holm ${fmtP(cmp?.pHolm ?? null)}`)
+          : sig === 'untestable'
+            ? h(
+                'div',
+                { class: 'stat untestable' },
+                s.n < 2 || (d.baseline?.stats[st.metric].n ?? 0) < 2 ? '1 seed: no test possible' : 'no test possible',
+              )
+            : null,
       isBase ? h('div', { class: 'delta' }, 'baseline') : null,
     );
     return td;
@@ -192,6 +274,22 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
 
   function renderMatrix(): void {
     const info = METRICS[st.metric];
+    const nf = stats?.analysis.noiseFloor ?? null;
+    const perSeed = stats?.baselineValues ?? [];
+    const noiseEl =
+      d.baseline && perSeed.length
+        ? h(
+            'p',
+            { class: 'muted small', 'data-testid': 'noise-floor' },
+            `Baseline per seed: ${perSeed.map((x) => `seed ${x.seed}: ${formatValue(st.metric, x.value)}`).join(', ')}. `,
+            nf
+              ? `Seed std ${formatValue(st.metric, nf.std)} (n = ${nf.n}): the noise floor; differences under ${nf.detectableDelta === null ? '—' : formatValue(st.metric, nf.detectableDelta)} are not detectable at ${Math.round((stats?.analysis.power ?? 0.8) * 100)}% power with ${nf.n} seeds. `
+              : 'One seed: no noise floor yet; run more seeds. ',
+            d.variants.length
+              ? `Cells: colour and ▲/▼ only where the difference is significant (Holm over the sweep, alpha ${stats?.analysis.alpha ?? 0.05}); otherwise "within noise".`
+              : '',
+          )
+        : null;
     const rows = d.modules.map((mod, i) =>
       h(
         'tr',
@@ -234,6 +332,7 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
           h('tbody', null, rows),
         ),
       ),
+      noiseEl,
     );
   }
 
@@ -404,7 +503,7 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
     // The default curves are requested in parallel with the sweep (the server picks the top variants).
     const pending = st.curves ? undefined : api<SweepCurves>(`${base}/curves?top=${DEFAULT_CURVES}`);
     pending?.catch(() => {});
-    d = await api<SweepDetail>(base);
+    [d] = await Promise.all([api<SweepDetail>(base), loadStats()]);
     const mark = (m: string) => performance.mark(`sweep:${m}`);
     mark('data');
     renderHeader();

@@ -5,12 +5,13 @@
  */
 import type { CurveSeries, TrialDetail } from '../../common/api.js';
 import { diffLines } from '../../common/diff.js';
-import { CURVE_KEYS, formatValue, type StatKey } from '../../common/metrics.js';
+import { COCO_STATS, CURVE_KEYS, formatValue, type StatKey } from '../../common/metrics.js';
 import { BASELINE_KEY, variantLabel } from '../../common/variant.js';
 import { api } from '../api.js';
 import { BASELINE_COLOR, colorOf, curveCharts } from '../charts.js';
 import { duration, enc, fill, h, json, pre, statusBadge, when } from '../dom.js';
 import { Charts, href, type Page, type Route } from '../page.js';
+import { trialDiagnostics } from './trial-artefacts.js';
 
 interface SummaryRowLike {
   index?: number;
@@ -130,6 +131,55 @@ function yamlDiff(mine: string | null, base: string | null, isBaseline: boolean)
   );
 }
 
+/** The COCO evaluation of the best epoch: the 12 pycocotools numbers and AP per class. */
+function cocoSection(c: TrialDetail['coco']): HTMLElement {
+  const f = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v.toFixed(3));
+  if (!c) return h('p', { class: 'muted', 'data-testid': 'trial-coco-none' }, 'No COCO evaluation stored for this trial.');
+  return h(
+    'div',
+    { class: 'coco' },
+    h(
+      'p',
+      { class: 'muted small' },
+      'pycocotools COCOeval(bbox) at the best epoch; boxes in original image pixels; object areas are box areas (YOLO labels have no masks); — = no ground truth in that range.',
+    ),
+    h(
+      'table',
+      { class: 'kv', 'data-testid': 'trial-coco' },
+      h(
+        'tbody',
+        null,
+        COCO_STATS.map(([col, label]) => h('tr', { 'data-stat': col }, h('th', null, label), h('td', { class: 'num' }, f(c.stats[col])))),
+      ),
+    ),
+    c.perClass.length
+      ? h(
+          'table',
+          { class: 'grid', 'data-testid': 'trial-coco-classes' },
+          h(
+            'thead',
+            null,
+            h('tr', null, h('th', null, 'class'), h('th', null, 'name'), h('th', null, 'AP @[.50:.95]'), h('th', null, 'GT boxes')),
+          ),
+          h(
+            'tbody',
+            null,
+            c.perClass.map((p) =>
+              h(
+                'tr',
+                null,
+                h('td', { class: 'num' }, p.class_id),
+                h('td', null, p.name ?? ''),
+                h('td', { class: 'num' }, f(p.ap)),
+                h('td', { class: 'num' }, p.n_gt),
+              ),
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
 export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
   const id = r.args[0];
   if (!id) throw new Error('No trial named in the address (#/trial/<id>)');
@@ -173,6 +223,7 @@ export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
       [id, colorOf(0)],
     ]);
     const grid = h('div', { class: 'curve-grid' });
+    const diagnostics = h('section', { class: 'diagnostics', 'data-testid': 'diagnostics' });
     fill(
       root,
       h(
@@ -216,8 +267,11 @@ export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
           metrics.map(([k, v]) => h('tr', null, h('th', null, k), h('td', null, v))),
         ),
       ),
+      h('h2', null, 'COCO evaluation'),
+      cocoSection(t.coco),
       h('h2', null, 'Training curves'),
       t.epochs.length ? grid : h('p', { class: 'muted' }, 'No epochs recorded.'),
+      diagnostics,
       h(
         'h2',
         null,
@@ -236,6 +290,7 @@ export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
         : pre(json(t.provenance), 'provenance'),
     );
     if (t.epochs.length) charts.add(...curveCharts(grid, all, colors, 'trial-curve'));
+    charts.add(...(await trialDiagnostics(diagnostics, id, t.epochs)));
   };
   await render();
   return { refresh: render, destroy: () => charts.destroy() };

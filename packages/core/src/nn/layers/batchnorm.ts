@@ -61,8 +61,11 @@ export class BatchNorm2d extends Layer {
       if (count < 2) {
         throw new Error(`BatchNorm2d: train mode needs more than 1 value per channel, got input shape [${x.shape}]`);
       }
-      const out = batchNormTrain(x as tf.Tensor4D, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps, act);
-      this.updateRunning(out.mean, out.variance, out.count);
+      const out = batchNormTrain(x as tf.Tensor4D, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps, act, {
+        mean: this.runningMean,
+        variance: this.runningVar,
+        momentum: this.momentum,
+      });
       out.mean.dispose();
       out.variance.dispose();
       return out.y;
@@ -74,18 +77,5 @@ export class BatchNorm2d extends Layer {
       const z = tf.add(tf.mul(x, scale), shift) as tf.Tensor4D;
       return act === 'silu' ? (tf.mul(z, tf.sigmoid(z)) as tf.Tensor4D) : z;
     });
-  }
-
-  private updateRunning(mean: tf.Tensor1D, variance: tf.Tensor1D, count: number): void {
-    const m = this.momentum;
-    const [rm, rv] = tf.tidy(() => [
-      tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)),
-      // unbiased variance: biased * n / (n - 1)
-      tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, (m * count) / (count - 1))),
-    ]);
-    this.runningMean.assign(rm);
-    this.runningVar.assign(rv);
-    rm.dispose();
-    rv.dispose();
   }
 }

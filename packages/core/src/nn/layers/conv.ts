@@ -290,23 +290,26 @@ export class Conv2d extends Layer {
   }
 
   forward(x: tf.Tensor): tf.Tensor4D {
+    return this.forwardWith(x, this.weight as tf.Tensor4D, this.bias as tf.Tensor1D | null);
+  }
+
+  /**
+   * This conv (stride, padding, dilation, groups) with another weight (HWIO, this conv's shape) and bias:
+   * used to run BatchNorm-folded weights (YOLOv8's `fuse()`) without replacing the parameters.
+   */
+  forwardWith(x: tf.Tensor, weight: tf.Tensor4D, bias: tf.Tensor1D | null): tf.Tensor4D {
     if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
       throw new Error(`Conv2d: expected an NHWC input with ${this.inChannels} channels, got shape [${x.shape}]`);
+    }
+    if (weight.shape.some((d, i) => d !== this.weight.shape[i]) || (bias && bias.shape[0] !== this.outChannels)) {
+      throw new Error(
+        `Conv2d.forwardWith: weight [${weight.shape}] / bias [${bias?.shape}] must be [${this.weight.shape}] / [${this.outChannels}]`,
+      );
     }
     const [, h, w] = x.shape as number[];
     const [ho, wo] = this.outputSize(h, w);
     if (ho < 1 || wo < 1) throw new Error(`Conv2d: input [${x.shape}] is too small for this conv (output ${ho}x${wo})`);
-    return tf.tidy(() =>
-      conv2dNHWC(
-        x as tf.Tensor4D,
-        this.weight as tf.Tensor4D,
-        this.bias as tf.Tensor1D | null,
-        this.stride,
-        this.padding,
-        this.dilation,
-        this.groups,
-      ),
-    );
+    return tf.tidy(() => conv2dNHWC(x as tf.Tensor4D, weight, bias, this.stride, this.padding, this.dilation, this.groups));
   }
 
   /** 2 x MACs of one forward pass for an NHWC input shape: numel(out) * in/groups * kh * kw * 2 (bias not counted). */

@@ -8,7 +8,7 @@ import * as cloformer from '@ablate/attn-cloformer';
 import * as dat from '@ablate/attn-dat';
 import * as fla from '@ablate/attn-fla';
 import * as msdeform from '@ablate/attn-msdeform';
-import { loadParityCase, type ParityAdapter, runParityCase } from '@ablate/core';
+import { loadParityCase, type ParityAdapter, runParityCaseAsync } from '@ablate/core';
 import type { CaseLine, GoldenFamily, GoldenFile } from '../types.js';
 
 interface AttentionGolden {
@@ -50,7 +50,7 @@ export const attentionFamily: GoldenFamily = {
     const keys: unknown = f.json.keys;
     const missing = Array.isArray(keys) ? keys.filter((k) => typeof k === 'string' && !c.tensors.has(k)) : [];
     if (missing.length) throw new Error(`${f.json.file}: missing tensor(s) ${missing.slice(0, 5).join(', ')} named in "keys" of ${name}`);
-    const r = runParityCase(c, p.goldenAdapter);
+    const r = await runParityCaseAsync(c, p.goldenAdapter);
     if (ctx.verbose || !r.pass) {
       for (const row of r.rows) {
         if (ctx.verbose || !row.pass)

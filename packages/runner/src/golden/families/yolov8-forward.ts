@@ -12,7 +12,7 @@ export const yolov8ForwardFamily: GoldenFamily = {
   id: 'yolov8/forward',
   matches: (f) => isForwardCase(f.json),
   async evaluate(f, ctx): Promise<CaseLine[]> {
-    const rows = runForwardGolden(f.path);
+    const rows = await runForwardGolden(f.path);
     const ratio = (r: (typeof rows)[number]) => (r.tolerance > 0 ? r.worst / r.tolerance : r.worst === 0 ? 0 : Number.POSITIVE_INFINITY);
     for (const r of rows) {
       if (ctx.verbose || !r.pass)

@@ -23,7 +23,7 @@ export const yolov8LossFamily: GoldenFamily = {
     const stem = path.basename(f.path, '.json');
     const lines: CaseLine[] = [];
     for (const scenario of Object.keys(f.json.scenarios)) {
-      const { rows, pass } = runLossGolden(f.json, st.tensors, { scenarios: [scenario] });
+      const { rows, pass } = await runLossGolden(f.json, st.tensors, { scenarios: [scenario] });
       for (const r of rows) {
         if (ctx.verbose || !r.pass) {
           ctx.log(
