@@ -147,7 +147,7 @@ export class QueueScheduler implements Scheduler {
           attached++;
           progress.log(`trial ${t.id} ${trialLabel(t)}: already in the queue (${state}): following it`);
         } else {
-          await this.enqueue(t);
+          await this.enqueue(t, c.was === 'interrupted');
           added++;
           if (c.was === 'interrupted')
             progress.log(`trial ${t.id} ${trialLabel(t)}: queued again (it resumes from a shared checkpoint when a worker has one)`);
@@ -184,13 +184,14 @@ export class QueueScheduler implements Scheduler {
     }
   }
 
-  private async enqueue(t: TrialSpec): Promise<void> {
+  private async enqueue(t: TrialSpec, resume: boolean): Promise<void> {
     const data: QueueJobData = {
       sweep: this.ctx.exp.name,
       trial: t,
       data: this.ctx.exp.data,
       backend: this.ctx.backend,
       threads: this.ctx.threads,
+      resume,
     };
     // Same job id twice is a no-op in BullMQ; jobs are kept until the sweep has stored their result.
     await this.queue?.add('trial', data, { jobId: jobIdOf(t.id), removeOnComplete: false, removeOnFail: false, attempts: 1 });
@@ -202,7 +203,7 @@ export class QueueScheduler implements Scheduler {
     if (!job) {
       // Gone (Redis restarted without its data): queued again.
       this.ctx.progress.log(`trial ${tr.t.id} ${trialLabel(tr.t)}: its job is no longer in the queue: added again`);
-      await this.enqueue(tr.t);
+      await this.enqueue(tr.t, true);
       return;
     }
     const state = await job.getState();

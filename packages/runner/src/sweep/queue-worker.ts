@@ -101,9 +101,10 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<number> {
     }
     const runId = `${me}:${Date.now()}`;
     const checkpointDir = path.join(checkpointsBase, t.id);
-    // A checkpoint counts only when this job ran before (a lost worker, an interrupted sweep): never a stale one.
+    // A checkpoint counts only when this job ran before (a lost worker) or the sweep queued an interrupted
+    // trial (Ctrl-C, a stopped worker): never a stale one of a trial started afresh.
     const earlier = job.progress && typeof job.progress === 'object' && 'runId' in job.progress;
-    const resume = (earlier || job.attemptsStarted > 1) && fs.existsSync(path.join(checkpointDir, 'last.safetensors'));
+    const resume = (earlier || job.attemptsStarted > 1 || d.resume === true) && fs.existsSync(path.join(checkpointDir, 'last.safetensors'));
     if (!resume) fs.rmSync(checkpointDir, { recursive: true, force: true });
     fs.mkdirSync(checkpointDir, { recursive: true });
     const stopFile = path.join(os.tmpdir(), `ablate-stop-${process.pid}-${t.id}`);

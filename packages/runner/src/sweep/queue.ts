@@ -77,6 +77,11 @@ export interface QueueJobData {
   /** Backend as the sweep asks for (a worker's --backend overrides it). */
   backend: string;
   threads: number;
+  /**
+   * The trial was interrupted (Ctrl-C on the sweep, a stopped worker): a worker that has its `last`
+   * checkpoint (shared --checkpoints folder, or its own) resumes from it, as the local pool does.
+   */
+  resume?: boolean;
 }
 
 /** A run of a trial on a worker: its progress, replaced as a whole on every update. */
