@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { describe as describe_ } from '@ablate/stats';
 import { Tracker } from '@ablate/tracker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, launchBrowser, openPage } from './bench/browser.js';
@@ -96,6 +97,27 @@ function chosenSweep(db: string): void {
   t.close();
 }
 
+/** Per-seed values for the boxes: the baseline with 3 seeds, E with 4 (boxes), D with 2 (points only). */
+const BOXES = 'boxes';
+const BOX_VALUES: [string | null, number[]][] = [
+  [null, [0.5, 0.52, 0.47]],
+  ['E', [0.55, 0.6, 0.58, 0.5]],
+  ['D', [0.45, 0.48]],
+];
+function boxesSweep(db: string): void {
+  const t = new Tracker(db);
+  t.upsertSweep({ name: BOXES, description: 'per-seed values chosen by the test', config: {} });
+  let ord = 0;
+  for (const [mod, vs] of BOX_VALUES) {
+    vs.forEach((v, seed) => {
+      const id = `boxes-${mod ?? 'baseline'}-${seed}`;
+      t.addTrial(BOXES, { id, module: mod, position: mod ? 'neck' : null, seed, config: {} }, ord++);
+      t.finishTrial(id, { map50_95: v, map50: v + 0.2, precision: 0.5, recall: 0.5, fitness: v, fps: 100 });
+    });
+  }
+  t.close();
+}
+
 beforeAll(async () => {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   file = tmpFile();
@@ -110,6 +132,7 @@ beforeAll(async () => {
   });
   generateDb(file, { sweep: 'dat-positions', modules: ['DAttention'], seeds: 3, epochs: 30, description: 'DAttention at four positions' });
   chosenSweep(file);
+  boxesSweep(file);
   web = await buildWeb();
   app = await buildServer({ db: file, staticDir: web });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -185,11 +208,103 @@ describe('significance in the matrix (a sweep of chosen values)', () => {
   });
 });
 
+/** What a chart on the page holds (via the global Chart that charts.ts exposes): data, annotations, drawn elements. */
+const chartState = (testId: string, expect: Record<string, [number, number]> = {}) =>
+  b.page.evaluate(
+    ([id, exp]) => {
+      const C = (window as unknown as { Chart: typeof import('chart.js').Chart }).Chart;
+      const chart = C.getChart(document.querySelector(`canvas[data-testid="${id}"]`) as HTMLCanvasElement);
+      if (!chart) return null;
+      const y = chart.scales.y;
+      return {
+        type: (chart.config as { type: string }).type,
+        labels: chart.data.labels as string[],
+        datasets: chart.data.datasets.map((ds, di) => ({
+          label: ds.label as string,
+          type: (ds as { type?: string }).type ?? null,
+          data: ds.data as unknown[],
+          // The element as laid out for drawing (pixels) and where the expected interval ends fall (pixels).
+          drawn: chart.getDatasetMeta(di).data.map((el) => el.getProps(['y', 'yMin', 'yMax', 'q1', 'q3', 'items'], true)),
+          expectedPx: Object.fromEntries(Object.entries(exp).map(([k, [lo, hi]]) => [k, [y.getPixelForValue(lo), y.getPixelForValue(hi)]])),
+        })),
+        annotations: JSON.parse(
+          JSON.stringify((chart.options.plugins as { annotation?: { annotations?: unknown } })?.annotation?.annotations ?? {}),
+        ),
+      };
+    },
+    [testId, expect] as const,
+  );
+
+describe('charts: 95% intervals and per-seed boxes from the seed statistics', () => {
+  test("the bar chart draws each variant's 95% t-interval of the mean (n = 1: none) and the baseline over its interval", async () => {
+    await openPage(b.page, `${url}#/sweep/${CHOSEN}`, 'sweep');
+    // The intervals, computed here from the values the sweep was made of.
+    const ci = (vs: number[]) => describe_(vs).ci95 as [number, number];
+    const want = { A: ci([0.6, 0.62, 0.59]), B: ci([0.505, 0.49, 0.5]) };
+    const base = describe_([0.5, 0.51, 0.49]);
+    const s = await chartState('bar-chart', want);
+    expect(s?.type).toBe('barWithErrorBars');
+    expect(s?.labels).toEqual(['neck']);
+    const byLabel = Object.fromEntries((s?.datasets ?? []).map((d) => [d.label, d]));
+    expect(Object.keys(byLabel)).toEqual(['A', 'B', 'C']);
+    for (const [m, [lo, hi]] of Object.entries(want)) {
+      const p = byLabel[m].data[0] as { y: number; yMin: number; yMax: number };
+      expect(p.yMin, `${m} lower end`).toBeCloseTo(lo, 12);
+      expect(p.yMax, `${m} upper end`).toBeCloseTo(hi, 12);
+      expect(p.y).toBeCloseTo((lo + hi) / 2, 12);
+      // drawn where the interval's ends are on the y scale
+      const [plo, phi] = byLabel[m].expectedPx[m];
+      expect(byLabel[m].drawn[0].yMin as number, `${m} drawn lower end`).toBeCloseTo(plo, 6);
+      expect(byLabel[m].drawn[0].yMax as number, `${m} drawn upper end`).toBeCloseTo(phi, 6);
+    }
+    // t(0.975, 2) * std / sqrt(3) by hand for A: 4.302652729749464 * 0.01527525 / 1.7320508
+    expect(want.A[1] - want.A[0]).toBeCloseTo(2 * 0.0379458, 6);
+    const c = byLabel.C.data[0] as { y: number; yMin?: number; yMax?: number };
+    expect(c).toEqual({ y: 0.3 });
+    expect(byLabel.C.drawn[0].yMin ?? null).toBeNull();
+    const ann = s?.annotations as Record<string, { yMin: number; yMax: number; label?: { content: string } }>;
+    expect(ann.baseline.yMin).toBeCloseTo(0.5, 12);
+    expect(ann.baseline.label?.content).toMatch(/^baseline 0\.500 ± 0\.010/);
+    expect(ann.baselineCi.yMin).toBeCloseTo((base.ci95 as [number, number])[0], 12);
+    expect(ann.baselineCi.yMax).toBeCloseTo((base.ci95 as [number, number])[1], 12);
+    expect(await inked('bar-chart')).toBeGreaterThan(2000);
+  });
+
+  test('per-seed values: points over a box only where a variant has 3 or more seeds', async () => {
+    await openPage(b.page, `${url}#/sweep/${BOXES}`, 'sweep');
+    const s = await chartState('seed-chart');
+    expect(s?.type).toBe('boxplot');
+    // in the matrix's order
+    expect((await readMatrix()).map((c) => c.key)).toEqual(['baseline', 'E@neck', 'D@neck']);
+    expect(s?.labels).toEqual(['baseline', 'E @ neck', 'D @ neck']);
+    const [boxes, points] = s?.datasets ?? [];
+    // baseline (3 seeds) and E (4) have a box holding every seed's value; D (2 seeds) has none
+    expect(boxes.data).toEqual([[0.5, 0.52, 0.47], [0.55, 0.6, 0.58, 0.5], null]);
+    for (const [i, n] of [
+      [0, 3],
+      [1, 4],
+    ]) {
+      const el = boxes.drawn[i] as { q1: number; q3: number; items: number[] };
+      expect(Number.isFinite(el.q1) && Number.isFinite(el.q3), `box ${s?.labels[i]}`).toBe(true);
+      expect(el.items).toHaveLength(n);
+    }
+    expect(boxes.drawn[2].q1 ?? null).toBeNull();
+    // D's two seeds are plain points
+    expect(points.type).toBe('line');
+    expect(points.data).toEqual([
+      { x: 'D @ neck', y: 0.45 },
+      { x: 'D @ neck', y: 0.48 },
+    ]);
+    expect(await inked('seed-chart')).toBeGreaterThan(2000);
+    console.log('screenshot', await shot('seed-boxes'));
+  });
+});
+
 describe('dashboard in chromium', () => {
   test('sweeps page: both sweeps with their counts and best variant', async () => {
     await openPage(b.page, url, 'sweeps');
     const rows = await b.page.$$eval('table[data-testid="sweeps"] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-sweep')));
-    expect(rows.sort()).toEqual(['attention-positions', CHOSEN, 'dat-positions']);
+    expect(rows.sort()).toEqual(['attention-positions', BOXES, CHOSEN, 'dat-positions']);
     const counts = await b.page.$$eval(`tr[data-sweep="${SWEEP}"] .badge`, (bs) => bs.map((x) => x.textContent));
     const all = readResults(file, SWEEP);
     expect(counts).toContain(`${all.filter((r) => r.status === 'ok').length} ok`);

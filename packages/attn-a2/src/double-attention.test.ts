@@ -7,6 +7,7 @@ import {
   size,
   stateDict64,
   type T64,
+  testBackends,
   useBackend,
 } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
@@ -83,7 +84,7 @@ function reference(
 const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
 const nhwc = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]);
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`DoubleAttention (${backend})`, () => {
     for (const reconstruct of [true, false]) {
       it(`matches a float64 reference on a non-square map, reconstruct=${reconstruct}; gradients by central differences; no leaks`, async () => {

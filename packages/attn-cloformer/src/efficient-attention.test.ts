@@ -7,6 +7,7 @@ import {
   size,
   stateDict64,
   type T64,
+  testBackends,
   useBackend,
 } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
@@ -158,7 +159,7 @@ const CASES: { name: string; cfg: Cfg; shape: number[] }[] = [
   { name: 'no global group', cfg: { dim: 8, heads: 2, split: [2, 0], kernels: [3], window: 2 }, shape: [2, 8, 5, 3] },
 ];
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`EfficientAttention generalisations vs a float64 reference (${backend})`, () => {
     for (const { name, cfg, shape } of CASES) {
       it(`${name}: forward, directional derivative over x and every parameter, no leaks`, async () => {

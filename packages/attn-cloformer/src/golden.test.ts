@@ -1,5 +1,5 @@
 import { formatParityReport } from '@ablate/core';
-import { goldenCasePaths, runGoldenCase, useBackend } from '@ablate/core/testing';
+import { goldenCasePaths, runGoldenCase, testBackends, useBackend } from '@ablate/core/testing';
 import { describe, expect, it } from 'vitest';
 import { goldenAdapter, goldenMatches } from './golden.js';
 
@@ -14,7 +14,7 @@ describe('EfficientAttention (CloFormer) golden parity', () => {
     expect(names.every((n) => n?.startsWith('cloformer_'))).toBe(true);
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of testBackends()) {
     for (const p of cases) {
       const name = p.split('/').pop()?.replace('.json', '');
       it(`${name} on ${backend}: forward and every gradient within the case's tolerances; no leaks`, async () => {

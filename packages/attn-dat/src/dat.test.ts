@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatParityReport, Generator, initBackend, loadParityCase, type Module, manualSeed, runParityCase } from '@ablate/core';
-import { goldenCasePaths, makeCtx, maxAbsRel } from '@ablate/core/testing';
+import { goldenCasePaths, makeCtx, maxAbsRel, testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { DAttention, type DAttentionOptions, defaultHeads, flops, goldenAdapter, goldenMatches, plugin } from './index.js';
@@ -209,7 +209,7 @@ function randomiseParams(m: Module, seed: number, std = 0.3): void {
   }
 }
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`DAttention golden parity (${backend})`, () => {
     const cases = goldenCasePaths(GOLDEN, goldenMatches);
     it('finds the dat cases by their JSON', () => {
@@ -348,7 +348,7 @@ describe('DAttention plugin', () => {
 
   // c = 256 runs on wasm only: tfjs-backend-cpu's Conv2DBackpropFilter (a naive loop) needs ~40 s for the
   // 1x1 projections of one [2, 16, 16, 256] step.
-  for (const backend of ['wasm', 'cpu'] as const) {
+  for (const backend of testBackends(['wasm', 'cpu', 'node'])) {
     for (const c of backend === 'wasm' ? [32, 64, 256] : [32, 64]) {
       it(`forward + backward on every YOLOv8 map shape, c = ${c} (${backend})`, async () => {
         await initBackend(backend, { log: false });

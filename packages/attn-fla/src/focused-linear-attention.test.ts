@@ -7,6 +7,7 @@ import {
   size,
   stateDict64,
   type T64,
+  testBackends,
   useBackend,
 } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
@@ -139,7 +140,7 @@ const CASES: { name: string; cfg: Cfg; shape: number[] }[] = [
   },
 ];
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`FocusedLinearAttention generalisations vs a float64 reference (${backend})`, () => {
     for (const { name, cfg, shape } of CASES) {
       it(`${name}: forward, directional derivative over x and every parameter, no leaks`, async () => {

@@ -1,5 +1,5 @@
 import { formatParityReport, loadParityCase, type ParityAdapter, runParityCase } from '@ablate/core';
-import { goldenCasePaths, runGoldenCase, useBackend } from '@ablate/core/testing';
+import { goldenCasePaths, runGoldenCase, testBackends, useBackend } from '@ablate/core/testing';
 import { describe, expect, it } from 'vitest';
 import { FocusedLinearAttention } from './focused-linear-attention.js';
 import { goldenAdapter, goldenMatches, normalizationOfCommit } from './golden.js';
@@ -22,7 +22,7 @@ describe('FocusedLinearAttention golden parity', () => {
     expect(() => normalizationOfCommit('1234567')).toThrow(/unknown FLatten-Transformer commit "1234567"; known: e743f01, abdb115/);
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of testBackends()) {
     for (const p of cases) {
       const name = p.split('/').pop()?.replace('.json', '');
       it(`${name} on ${backend}: forward and every gradient within the case's tolerances; no leaks`, async () => {

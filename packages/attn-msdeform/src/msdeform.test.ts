@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatParityReport, Generator, initBackend, loadParityCase, type Module, manualSeed, runParityCase } from '@ablate/core';
-import { goldenCasePaths, makeCtx, maxAbsRel } from '@ablate/core/testing';
+import { goldenCasePaths, makeCtx, maxAbsRel, testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -177,7 +177,7 @@ function randomiseParams(m: Module, seed: number, std: number): void {
   }
 }
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`MSDeformAttn golden parity (${backend})`, () => {
     const files = goldenCasePaths(GOLDEN, goldenMatches);
     it('finds the module and core cases by their JSON', () => {
@@ -354,7 +354,7 @@ describe('MSDeformAttn plugin', () => {
     );
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of testBackends()) {
     for (const c of [32, 64, 256]) {
       it(`forward + backward on every YOLOv8 map shape, c = ${c} (${backend})`, async () => {
         await initBackend(backend, { log: false });

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { initBackend, readSafetensors, type SafeTensor, toTfTensor } from '@ablate/core';
+import { testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createRegistry, standInPlugin } from './builtins.js';
@@ -16,7 +17,7 @@ const jsonPath = fileURLToPath(new URL('../../../fixtures/golden/yolov8/forward_
 const stPath = fileURLToPath(new URL('../../../fixtures/golden/yolov8/forward_n.safetensors', import.meta.url));
 const json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`forward_n on ${backend}`, () => {
     it('every activation, raw map, inference, anchors within the file tolerances; no leak', async () => {
       await initBackend(backend, { log: false });

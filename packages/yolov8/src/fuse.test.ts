@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { initBackend, readSafetensors, toTfTensor } from '@ablate/core';
+import { testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { buildModel } from './model.js';
@@ -35,7 +36,7 @@ const maxErr = (a: tf.Tensor, b: tf.Tensor) => errs(a, b).maxAbs;
 const tolRaw = json.tolerance['output.raw.*'] as { max_abs: number; rel_l2: number };
 const tolInf = json.tolerance['output.inference'] as { max_abs: number; rel_l2: number };
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`fuseModel on ${backend}`, () => {
     it('fused and unfused eval outputs agree; undo restores; train mode unaffected; no leak', async () => {
       await initBackend(backend, { log: false });

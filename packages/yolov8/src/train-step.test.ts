@@ -1,6 +1,7 @@
-// One training step of yolov8n (forward, v8DetectionLoss, backward, SGD) at 128 px, batch 2: it runs on wasm and
-// its gradients match the cpu backend's (same seeded weights and data on both). No timings are asserted.
+// One training step of yolov8n (forward, v8DetectionLoss, backward, SGD) at 128 px, batch 2: it runs on wasm and on
+// node, and their loss and gradients match the cpu backend's (same seeded weights and data on all). No timings are asserted.
 import { Generator, initBackend, manualSeed, randUniform } from '@ablate/core';
+import { testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { DetectionLoss } from './loss/index.js';
@@ -27,7 +28,7 @@ interface StepResult {
   leaked: number;
 }
 
-async function step(backend: 'cpu' | 'wasm'): Promise<StepResult> {
+async function step(backend: 'cpu' | 'wasm' | 'node'): Promise<StepResult> {
   await initBackend(backend, { log: false });
   manualSeed(2024);
   const model = buildModel('yolov8n.yaml', { nc: NC });
@@ -58,24 +59,30 @@ async function step(backend: 'cpu' | 'wasm'): Promise<StepResult> {
   return { loss, items, grads: out, lossAfter, leaked };
 }
 
-describe('training step, wasm vs cpu', () => {
-  it('yolov8n at 128 px, batch 2: same loss and gradients', async () => {
-    const cpu = await step('cpu');
-    const wasm = await step('wasm');
+let cpuStep: StepResult | undefined;
+const cpuReference = async () => {
+  cpuStep ??= await step('cpu');
+  return cpuStep;
+};
+
+describe('training step vs cpu', () => {
+  it.each(testBackends(['wasm', 'node']))('yolov8n at 128 px, batch 2, on %s: same loss and gradients as cpu', async (backend) => {
+    const cpu = await cpuReference();
+    const other = await step(backend);
     expect(cpu.leaked).toBe(0);
-    expect(wasm.leaked).toBe(0);
+    expect(other.leaked).toBe(0);
     expect(Number.isFinite(cpu.loss) && cpu.loss > 0).toBe(true);
-    expect(Math.abs(wasm.loss - cpu.loss) / cpu.loss).toBeLessThan(1e-4);
-    for (let i = 0; i < 3; i++) expect(Math.abs(wasm.items[i] - cpu.items[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(cpu.items[i])));
+    expect(Math.abs(other.loss - cpu.loss) / cpu.loss).toBeLessThan(1e-4);
+    for (let i = 0; i < 3; i++) expect(Math.abs(other.items[i] - cpu.items[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(cpu.items[i])));
     // every trainable tensor has a gradient; compare per tensor and over all
-    expect(wasm.grads.size).toBe(cpu.grads.size);
+    expect(other.grads.size).toBe(cpu.grads.size);
     let num = 0;
     let den = 0;
     let worst = 0;
     let worstName = '';
     const zero: string[] = [];
     for (const [name, g] of cpu.grads) {
-      const h = wasm.grads.get(name) as Float32Array;
+      const h = other.grads.get(name) as Float32Array;
       expect(h.length, name).toBe(g.length);
       let n = 0;
       let d = 0;
@@ -94,7 +101,7 @@ describe('training step, wasm vs cpu', () => {
     }
     const total = Math.sqrt(num / den);
     console.log(
-      `[train step] loss cpu ${cpu.loss.toFixed(6)} wasm ${wasm.loss.toFixed(6)}; grads rel_l2 total ${total.toExponential(2)}, worst tensor ${worstName} ${worst.toExponential(2)}; loss after SGD ${cpu.lossAfter.toFixed(6)} / ${wasm.lossAfter.toFixed(6)}`,
+      `[train step] loss cpu ${cpu.loss.toFixed(6)} ${backend} ${other.loss.toFixed(6)}; grads rel_l2 total ${total.toExponential(2)}, worst tensor ${worstName} ${worst.toExponential(2)}; loss after SGD ${cpu.lossAfter.toFixed(6)} / ${other.lossAfter.toFixed(6)}`,
     );
     // Only box-branch tensors of a level without foreground anchors may have no gradient (box/DFL loss is fg-only).
     console.log(`[train step] tensors with zero gradient: ${zero.length ? zero.join(', ') : 'none'}`);
@@ -104,6 +111,6 @@ describe('training step, wasm vs cpu', () => {
     expect(worst).toBeLessThan(1e-3);
     // the step changed the model in the same way on both backends
     expect(cpu.lossAfter).not.toBe(cpu.loss);
-    expect(Math.abs(wasm.lossAfter - cpu.lossAfter) / cpu.lossAfter).toBeLessThan(1e-3);
+    expect(Math.abs(other.lossAfter - cpu.lossAfter) / cpu.lossAfter).toBeLessThan(1e-3);
   });
 });

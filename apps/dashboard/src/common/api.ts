@@ -171,16 +171,27 @@ export interface CellComparison {
   note: string | null;
 }
 
+/** n, mean, sample std and the 95% t-interval of the mean over seeds (@ablate/stats' Summary; null where undefined). */
+export interface SeedSummary {
+  n: number;
+  mean: number | null;
+  std: number | null;
+  ci95: [number, number] | null;
+}
+
 /** GET /api/sweeps/:name/stats?metric=&test= */
 export interface SweepStatsAnswer {
   analysis: {
     test: 'auto' | 'paired' | 'welch';
     alpha: number;
     power: number;
-    variants: { module: string; position: string | null; summary: { n: number }; comparison: CellComparison | null }[];
+    baseline: { summary: SeedSummary } | null;
+    variants: { module: string; position: string | null; summary: SeedSummary; comparison: CellComparison | null }[];
     noiseFloor: { std: number; n: number; detectableDelta: number | null } | null;
     messages: string[];
   };
   /** The baseline's value per seed (ok trials). */
   baselineValues: { seed: number; value: number }[];
+  /** Every variant's values by seed (ok trials; the baseline first, module null). */
+  seedValues: { module: string | null; position: string | null; seeds: number[]; values: number[] }[];
 }

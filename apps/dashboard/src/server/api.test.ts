@@ -1,10 +1,19 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { describe as describeSeeds } from '@ablate/stats';
 import { Tracker } from '@ablate/tracker';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { CompareResult, SweepCurves, SweepDetail, SweepListItem, TrialDetail, TrialListItem } from '../common/api.js';
+import type {
+  CompareResult,
+  SweepCurves,
+  SweepDetail,
+  SweepListItem,
+  SweepStatsAnswer,
+  TrialDetail,
+  TrialListItem,
+} from '../common/api.js';
 import { CURVE_KEYS, formatMeanStd, METRIC_KEYS, STAT_KEYS } from '../common/metrics.js';
 import { variantKey } from '../common/variant.js';
 import { generateDb } from '../gen/generate.js';
@@ -313,6 +322,26 @@ describe('exports', () => {
         expectClose(rec[`${k}_mean`] === '' ? null : Number(rec[`${k}_mean`]), e.stats[k].mean, 1e-12, `${key} ${k} mean`);
         expectClose(rec[`${k}_std`] === '' ? null : Number(rec[`${k}_std`]), e.stats[k].std, 1e-9, `${key} ${k} std`);
       }
+    }
+  });
+
+  test("stats: every variant's per-seed values (ok trials, the baseline first) and the 95% intervals the bar chart draws", async () => {
+    const r = await get<SweepStatsAnswer>(`/api/sweeps/${SWEEP}/stats?metric=map50_95`);
+    expect(r.status).toBe(200);
+    const { seedValues, analysis } = r.json();
+    const rows = readResults(file, SWEEP).filter((x) => x.status === 'ok' && typeof x.map50_95 === 'number');
+    expect(seedValues[0].module).toBeNull();
+    const keys = new Set(rows.map((x) => variantKey(x.module as string | null, x.position as string | null)));
+    expect(seedValues.map((v) => variantKey(v.module, v.position)).sort()).toEqual([...keys].sort());
+    for (const v of seedValues) {
+      const mine = rows.filter((x) => x.module === v.module && x.position === v.position);
+      expect(v.seeds.length, variantKey(v.module, v.position)).toBe(mine.length);
+      v.seeds.forEach((seed, i) => {
+        expect(v.values[i]).toBe(mine.find((x) => x.seed === seed)?.map50_95);
+      });
+      const a = v.module === null ? analysis.baseline : analysis.variants.find((x) => x.module === v.module && x.position === v.position);
+      // the interval is the t-interval of these values
+      expect(a?.summary).toEqual(describeSeeds(v.values));
     }
   });
 

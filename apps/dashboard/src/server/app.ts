@@ -252,8 +252,19 @@ export async function buildServer(opts: ServerOptions): Promise<DashboardServer>
 
   app.get<{ Params: { name: string } }>('/api/sweeps/:name/stats', async (req) => {
     const { a, metric, rows } = statsOf(req.params.name, query(req, ['metric', 'test']));
-    const b = statsInput(req.params.name, rows, metric).baseline;
-    return { report: statsJson(a), analysis: a, baselineValues: b?.seeds ? b.seeds.map((seed, i) => ({ seed, value: b.values[i] })) : [] };
+    const input = statsInput(req.params.name, rows, metric);
+    const b = input.baseline;
+    // Per-seed values of every variant (the baseline first), for the per-seed chart.
+    const seedValues = [
+      ...(b ? [{ module: null, position: null, seeds: b.seeds, values: b.values }] : []),
+      ...input.variants.map((v) => ({ module: v.module, position: v.position, seeds: v.seeds, values: v.values })),
+    ];
+    return {
+      report: statsJson(a),
+      analysis: a,
+      baselineValues: b?.seeds ? b.seeds.map((seed, i) => ({ seed, value: b.values[i] })) : [],
+      seedValues,
+    };
   });
 
   app.get<{ Params: { name: string } }>('/api/sweeps/:name/export.tex', async (req, reply) => {

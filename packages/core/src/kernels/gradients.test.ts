@@ -1,9 +1,11 @@
-// The gradients added by registerMissingGradients, on wasm and cpu, against naive expectations.
+// The gradients added by registerMissingGradients, on wasm, cpu and node, against naive expectations.
 // Index-moving ops (StridedSlice, DepthToSpace) get their expected gradient from the forward op run
 // on a tensor of flat indices (which element went where), scattered back in plain JS.
+
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '../backend/index.js';
+import { testBackends } from '../testing/index.js';
 import { ADDED_GRADIENTS, registerMissingGradients } from './index.js';
 import { memoryMark, randomArray, relErr, sizeOf } from './test-utils/reference.js';
 
@@ -41,7 +43,7 @@ function gradOf(x: tf.Tensor, op: (x: tf.Tensor) => tf.Tensor): [Float32Array, F
   }
 }
 
-describe.each(['wasm', 'cpu'] as const)('added gradients on %s', (backend) => {
+describe.each(testBackends(['wasm', 'cpu', 'node']))('added gradients on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend, { log: false });
     registerMissingGradients(); // idempotent

@@ -43,6 +43,20 @@ const CASES: Case[] = [
   { name: 'maxPool 3x3 s2 pad 1', x: [1, 9, 8, 3], f: (x) => tf.maxPool(x, 3, 2, P(1, 1, 1, 1)) },
   { name: 'maxPool 2x2 s2 valid', x: [1, 8, 8, 3], f: (x) => tf.maxPool(x, 2, 2, 'valid') },
   { name: 'conv2d 3x3 same', x: [1, 8, 8, 3], w: [3, 3, 3, 4], f: (x, w) => tf.conv2d(x, w, 1, 'same') },
+  // TensorFlow 2.21's oneDNN Conv2DBackpropInput was wrong here (SPPF's cv2 at 128 px) and died of SIGFPE on
+  // the 1x1 map; the node kernels run these input gradients as a MatMul.
+  {
+    name: 'conv2d 1x1 512 -> 256 on a 4x4 map (oneDNN bug)',
+    x: [2, 4, 4, 512],
+    w: [1, 1, 512, 256],
+    f: (x, w) => tf.conv2d(x, w, 1, 'valid'),
+  },
+  {
+    name: 'conv2d 1x1 1024 -> 256 on a 1x1 map (oneDNN SIGFPE)',
+    x: [1, 1, 1, 1024],
+    w: [1, 1, 1024, 256],
+    f: (x, w) => tf.conv2d(x, w, 1, P(0, 0, 0, 0)),
+  },
   {
     name: 'batch matMul with a broadcast batch axis',
     x: [1, 3, 8, 16],

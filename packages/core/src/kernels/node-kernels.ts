@@ -15,8 +15,17 @@
  * | DepthwiseConv2dNative, FusedDepthwiseConv2D | pad x with 0, valid                             |
  * | Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter | pad x with 0, valid               |
  * | Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput   | padded input shape, valid, slice  |
+ * | Conv2DBackpropInput 1x1, stride 1, unpadded (all paddings) | MatMul (oneDNN bug, below)       |
  * | MaxPool                                   | pad x with -inf, valid                            |
  * | MaxPoolGrad                               | pad x with -inf, valid, slice                     |
+ *
+ * One more, for correctness rather than padding: TensorFlow 2.21's oneDNN `Conv2DBackpropInput` is
+ * wrong for 1x1 convolutions with >= 512 input channels on small maps (N*H*W <= 128: half the
+ * elements off by ~50%, found by the full yolov8n training step against cpu at SPPF's cv2, 512 -> 256
+ * at 4x4), and kills the process with SIGFPE at 1024 channels on a 1x1 map. A 1x1, stride-1,
+ * unpadded, NHWC input gradient is a plain matrix product, so every such call runs as
+ * `dy [N*H*W, Cout] x W[Cin, Cout]^T` (MatMul, exact) instead. `scripts/scan_node_conv.mjs` is the
+ * scan that found it.
  *
  * Everything else the project needs is either stock tfjs-node or a backend-independent gradient
  * from ./gradients.ts (BatchMatMul's broadcast reduction, StridedSlice, GatherNd, ...).
@@ -96,6 +105,27 @@ const maxPoolGrad: tf.KernelFunc = (args) => {
   }
 };
 
+/** Conv2DBackpropInput: 1x1 stride-1 unpadded NHWC as a matrix product (see above), else padded as the others. */
+function conv2dBackpropInput(kernelName: string): tf.KernelFunc {
+  const padded = padInputShape(kernelName);
+  return (args) => {
+    const attrs = args.attrs as { pad?: unknown; strides: number | number[]; dataFormat?: string; inputShape: number[] };
+    const filter = args.inputs.filter as tf.Tensor4D;
+    const dy = args.inputs.dy as tf.Tensor4D;
+    const strides = typeof attrs.strides === 'number' ? [attrs.strides, attrs.strides] : attrs.strides;
+    const pad = attrs.pad;
+    const unpadded = pad === 'valid' || pad === 0 || (isExplicit(pad) && pad.every((p) => p[0] === 0 && p[1] === 0));
+    const nhwc = attrs.dataFormat === undefined || attrs.dataFormat === 'NHWC' || attrs.dataFormat === 'channelsLast';
+    if (filter.shape[0] !== 1 || filter.shape[1] !== 1 || strides.some((v) => v !== 1) || !unpadded || !nhwc) return padded(args);
+    const [n, h, w, cin] = attrs.inputShape;
+    const cout = filter.shape[3];
+    return tf.tidy(() =>
+      // [N, H, W, Cout] -> [N*H*W, Cout] x ([1, 1, Cin, Cout] -> [Cin, Cout])^T -> [N*H*W, Cin] -> [N, H, W, Cin]
+      tf.reshape(tf.matMul(tf.reshape(dy, [n * h * w, cout]), tf.reshape(filter, [cin, cout]), false, true), [n, h, w, cin]),
+    );
+  };
+}
+
 const KERNELS: Record<string, (name: string) => tf.KernelFunc> = {
   Conv2D: (n) => padInput(n, 'x', 0),
   FusedConv2D: (n) => padInput(n, 'x', 0),
@@ -103,7 +133,7 @@ const KERNELS: Record<string, (name: string) => tf.KernelFunc> = {
   FusedDepthwiseConv2D: (n) => padInput(n, 'x', 0),
   Conv2DBackpropFilter: (n) => padInput(n, 'x', 0),
   DepthwiseConv2dNativeBackpropFilter: (n) => padInput(n, 'x', 0),
-  Conv2DBackpropInput: (n) => padInputShape(n),
+  Conv2DBackpropInput: (n) => conv2dBackpropInput(n),
   DepthwiseConv2dNativeBackpropInput: (n) => padInputShape(n),
   MaxPool: (n) => padInput(n, 'x', Number.NEGATIVE_INFINITY),
   MaxPoolGrad: () => maxPoolGrad,

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
 import { maxRelErr, noLeak, randArray, toF64, toTensor } from '../nn/layers/test-utils/reference.js';
 import { Generator } from '../rng.js';
+import { testBackends } from '../testing/index.js';
 import { type BatchNormAct, batchNormTrain } from './batchnorm.js';
 
 /** Autodiff reference: the composed ops. */
@@ -39,7 +40,7 @@ function grads64(f: (...xs: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[]): Float64
 
 const worst: Record<string, number> = {};
 
-describe.each(['cpu', 'wasm'] as const)('batchNormTrain on %s', (backend) => {
+describe.each(testBackends())('batchNormTrain on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend, { log: false });
   });

@@ -5,6 +5,7 @@
  */
 import { analyze, type TestChoice, toCsv, toJson, toLatex, toMarkdown } from '@ablate/stats';
 import type { Tracker } from '@ablate/tracker';
+import { cocoSection } from './coco.js';
 import { loadSweepMetric } from './load.js';
 
 export const REPORT_FORMATS = ['md', 'latex', 'csv', 'json'] as const;
@@ -26,8 +27,8 @@ export interface ReportSection {
   render(t: Tracker, o: ReportOptions): string | Record<string, unknown>;
 }
 
-/** Sections other features register (the COCO evaluation adds `--coco` here). */
-export const REPORT_SECTIONS: ReportSection[] = [];
+/** The sections `pnpm report` offers, one flag each. */
+export const REPORT_SECTIONS: ReportSection[] = [cocoSection];
 
 export function renderReport(t: Tracker, o: ReportOptions, sections: ReportSection[] = []): string {
   const { input, notOk, missing } = loadSweepMetric(t, o.sweep, o.metric);
@@ -46,5 +47,6 @@ export function renderReport(t: Tracker, o: ReportOptions, sections: ReportSecti
   }
   const body = o.format === 'md' ? toMarkdown(a) : o.format === 'latex' ? toLatex(a) : toCsv(a);
   const extra = sections.map((s) => s.render(t, o)).filter((r): r is string => typeof r === 'string');
-  return [body, ...extra].join('\n');
+  // One empty line between the tables (CRLF in CSV, as RFC 4180 writes lines).
+  return [body, ...extra].join(o.format === 'csv' ? '\r\n' : '\n');
 }

@@ -1,5 +1,6 @@
 // Anchors, DFL expectation and dist2bbox against plain float64 loops.
 import { Generator, initBackend } from '@ablate/core';
+import { testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bbox2distInto, dflDecode, dist2bbox, makeAnchorArrays, makeAnchors } from './anchors.js';
@@ -12,7 +13,7 @@ const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return m;
 };
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`anchors and decode (${backend})`, () => {
     beforeAll(async () => {
       await initBackend(backend, { log: false });

@@ -2,6 +2,7 @@
 // assignment, which assigner.test.ts and the golden test check), its gradient against central finite
 // differences of that implementation, edge cases, input errors and leaks; on cpu and wasm.
 import { Generator, initBackend } from '@ablate/core';
+import { testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeAnchorArrays } from './anchors.js';
@@ -128,7 +129,7 @@ function naiveLoss(maps: Float64Array[], asg: AssignerOutput, alphas?: number[])
 
 const toFeats = (maps: Float64Array[]) => maps.map((d, l) => tf.tensor4d(Float32Array.from(d), [B, SIZES[l][0], SIZES[l][1], C]));
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`DetectionLoss (${backend})`, () => {
     beforeAll(async () => {
       await initBackend(backend, { log: false });

@@ -1,6 +1,7 @@
 // CIoU (tf ops and the float32 JS version) against a float64 reference, and its gradient against
 // central finite differences of that reference (alpha held constant, as torch.no_grad does).
 import { Generator, initBackend } from '@ablate/core';
+import { testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BoxColumns, bboxCiou, ciouF32 } from './iou.js';
@@ -37,7 +38,7 @@ function randomBoxes(n: number, g: Generator): number[][] {
 
 const cols = (boxes: number[][]): BoxColumns => [0, 1, 2, 3].map((k) => tf.tensor1d(boxes.map((b) => b[k]))) as unknown as BoxColumns;
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`CIoU (${backend})`, () => {
     beforeAll(async () => {
       await initBackend(backend, { log: false });

@@ -1,6 +1,7 @@
 // DetectionLoss against the Ultralytics 8.0.229 reference (fixtures/golden/yolov8/loss_n), on cpu and wasm.
 import * as fs from 'node:fs';
 import { initBackend, readSafetensors } from '@ablate/core';
+import { testBackends } from '@ablate/core/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DetectionLoss } from './detection-loss.js';
@@ -11,7 +12,7 @@ const json = JSON.parse(fs.readFileSync(new URL('loss_n.json', dir), 'utf8'));
 const tensors = readSafetensors(fs.readFileSync(new URL(json.file, dir))).tensors;
 const scenarios = Object.keys(json.scenarios);
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of testBackends()) {
   describe(`DetectionLoss golden (${backend})`, () => {
     beforeAll(async () => {
       await initBackend(backend, { log: false });

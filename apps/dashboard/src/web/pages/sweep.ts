@@ -6,9 +6,9 @@
  */
 import type { CellComparison, SweepCurves, SweepDetail, SweepStatsAnswer, TrialListItem, VariantStats } from '../../common/api.js';
 import { formatDelta, formatMeanStd, formatValue, isMetricKey, METRIC_KEYS, METRICS, type MetricKey } from '../../common/metrics.js';
-import { BASELINE_KEY } from '../../common/variant.js';
+import { BASELINE_KEY, variantKey } from '../../common/variant.js';
 import { api } from '../api.js';
-import { BASELINE_COLOR, barChart, chartBox, colorOf, curveCharts, scatterChart } from '../charts.js';
+import { BASELINE_COLOR, barChart, chartBox, colorOf, curveCharts, scatterChart, seedChart } from '../charts.js';
 import { duration, enc, fill, h, statusBadge, when } from '../dom.js';
 import { Charts, href, type Page, type Route, replaceHash } from '../page.js';
 
@@ -436,10 +436,21 @@ export async function sweepPage(root: HTMLElement, r: Route): Promise<Page> {
   function renderCharts(): void {
     charts.destroy();
     const bar = chartBox('wide', 'bar-chart');
+    const seeds = chartBox('wide', 'seed-chart');
     const s1 = chartBox('half', 'scatter-fps');
     const s2 = chartBox('half', 'scatter-gflops');
-    fill(chartsEl, h('h2', null, 'Charts'), bar.box, h('div', { class: 'row' }, s1.box, s2.box));
-    charts.add(barChart(bar.canvas, st.metric, d.modules, d.positions, d.variants, d.baseline));
+    fill(chartsEl, h('h2', null, 'Charts'), bar.box, ...(stats ? [seeds.box] : []), h('div', { class: 'row' }, s1.box, s2.box));
+    charts.add(barChart(bar.canvas, st.metric, d.modules, d.positions, d.variants, d.baseline, stats));
+    if (stats)
+      charts.add(
+        seedChart(
+          seeds.canvas,
+          st.metric,
+          stats,
+          // the matrix's order: modules as rows, positions as columns
+          [BASELINE_KEY, ...d.modules.flatMap((m) => d.positions.map((p) => variantKey(m, p)))],
+        ),
+      );
     charts.add(scatterChart(s1.canvas, 'fps', d.modules, d.variants, d.baseline));
     charts.add(scatterChart(s2.canvas, 'gflops', d.modules, d.variants, d.baseline));
   }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../backend/index.js';
 import { Generator, manualSeed } from '../../rng.js';
+import { testBackends } from '../../testing/index.js';
 import { Conv2d, type Conv2dOptions } from './conv.js';
 import { type ConvSpec, naiveConv } from './test-utils/naive.js';
 import { maxRelErr, noLeak, randArray, toF64, toTensor } from './test-utils/reference.js';
@@ -65,7 +66,7 @@ function torchParams(conv: Conv2d): { w: Float64Array; b: Float64Array | null } 
 
 const worst = { fwd: 0, dx: 0, dw: 0, db: 0 };
 
-describe.each(['cpu', 'wasm'] as const)('Conv2d on %s', (backend) => {
+describe.each(testBackends())('Conv2d on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend, { log: false });
   });

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../backend/index.js';
 import { Generator, manualSeed } from '../../rng.js';
+import { testBackends } from '../../testing/index.js';
 import type { Layer } from '../module.js';
 import { GELU, Identity, ReLU, Sigmoid, SiLU, Softplus, Tanh } from './activation.js';
 import { BatchNorm2d } from './batchnorm.js';
@@ -62,7 +63,7 @@ function checkLayer(
   tf.dispose([x, r]);
 }
 
-describe.each(['cpu', 'wasm'] as const)('layers on %s', (backend) => {
+describe.each(testBackends())('layers on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend, { log: false });
   });
