@@ -11,3 +11,4 @@ export * from './plugin.js';
 export * from './plugin-args.js';
 export * from './rng.js';
 export * from './safetensors.js';
+export * from './torch-pt/index.js';

@@ -12,6 +12,10 @@
  *   trial_artefacts  (migration 4) per trial, where the trainer wrote its diagnostic artefacts at the
  *                 best epoch (PR / confidence curves, confusion matrix, label statistics, validation
  *                 images with predictions, attention pictures): a folder holding `artefacts.json`
+ *   (migration 5) trials.pretrained / pretrained_sha256: the checkpoint a trial started from; trials.transfer_json:
+ *                 what was transferred into the variant (count, parameters, every tensor not copied with its
+ *                 reason), transfer_summary its one line, transfer_warning set when fewer tensors than expected
+ *                 arrived; epochs.val_*_loss: the validation losses of the EMA model
  *
  * View `results` (a contract read by the dashboard and by users' own SQL): one row per (sweep, trial)
  * with at least sweep, trial_id, module, position, seed, status, map50, map50_95, precision, recall,
@@ -199,6 +203,27 @@ CREATE TABLE trial_artefacts (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'pretrained checkpoints: the weight-transfer report per trial, validation losses per epoch',
+    sql: `
+-- The checkpoint the trial's model was initialised from (NULL: trained from scratch): its file name as
+-- written in the experiment and the sha256 of its bytes (part of the trial id).
+ALTER TABLE trials ADD COLUMN pretrained        TEXT;
+ALTER TABLE trials ADD COLUMN pretrained_sha256 TEXT;
+-- "transferred X of Y tensors (Z parameters)" and the JSON report {transferred, total, parameters, expected,
+-- notTransferred: [{name, reason}], initialised: [names], summary, warning}
+ALTER TABLE trials ADD COLUMN transfer_summary  TEXT;
+ALTER TABLE trials ADD COLUMN transfer_json     TEXT;
+-- set when fewer tensors than expected were transferred (never silent: shown on the trial page)
+ALTER TABLE trials ADD COLUMN transfer_warning  TEXT;
+
+-- validation losses [box, cls, dfl] of the EMA model at each epoch (as Ultralytics' val/*_loss)
+ALTER TABLE epochs ADD COLUMN val_box_loss REAL;
+ALTER TABLE epochs ADD COLUMN val_cls_loss REAL;
+ALTER TABLE epochs ADD COLUMN val_dfl_loss REAL;
+`,
+  },
 ];
 
 /** trials columns of the COCO numbers, by pycocotools' stat name (migration 3). */
@@ -264,6 +289,11 @@ export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['ar_small', 't.ar_small'],
   ['ar_medium', 't.ar_medium'],
   ['ar_large', 't.ar_large'],
+  // migration 5: the checkpoint a trial started from (NULL: from scratch) and what of it was transferred
+  ['pretrained', 't.pretrained'],
+  ['pretrained_sha256', 't.pretrained_sha256'],
+  ['transfer', 't.transfer_summary'],
+  ['transfer_warning', 't.transfer_warning'],
 ];
 
 /** The CREATE VIEW statement of `results`, from RESULTS_COLUMNS. */

@@ -43,6 +43,11 @@ const RESULTS_COLUMNS = [
   'ar_small',
   'ar_medium',
   'ar_large',
+  // migration 5 (pretrained checkpoints)
+  'pretrained',
+  'pretrained_sha256',
+  'transfer',
+  'transfer_warning',
 ];
 
 describe('Tracker', () => {
@@ -363,5 +368,53 @@ describe('trial artefacts (migration 4)', () => {
       t.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('migration 5: the pretrained checkpoint and its transfer report per trial, validation losses per epoch', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's', config: {} });
+    t.addTrial(
+      's',
+      {
+        id: 'p',
+        module: 'DAttention',
+        position: 'neck',
+        seed: 0,
+        config: {},
+        pretrained: { file: 'best.safetensors', sha256: 'ab'.repeat(32) },
+      },
+      0,
+    );
+    t.addTrial('s', { id: 'q', module: 'DAttention', position: 'neck', seed: 0, config: {} }, 1);
+    const report = {
+      transferred: 262,
+      total: 298,
+      parameters: 3000000,
+      expected: 298,
+      notTransferred: [{ name: 'model.22.cv3.0.2.weight', reason: 'shape [80,64,1,1] but the model has [3,64,1,1]' }],
+      initialised: ['model.13.conv.weight'],
+      summary: 'transferred 262 of 298 tensors (3,000,000 parameters)',
+      warning: 'fewer tensors than expected: 262 transferred, the base model has 298',
+    };
+    t.markRunning('p', { transfer: report });
+    t.markRunning('q', {});
+    expect(t.transferOf('p')).toEqual(report);
+    expect(t.transferOf('q')).toBeNull();
+    const rows = t.db
+      .prepare('SELECT trial_id, pretrained, pretrained_sha256, transfer, transfer_warning FROM results ORDER BY trial_id')
+      .all();
+    expect(rows).toEqual([
+      {
+        trial_id: 'p',
+        pretrained: 'best.safetensors',
+        pretrained_sha256: 'ab'.repeat(32),
+        transfer: report.summary,
+        transfer_warning: report.warning,
+      },
+      { trial_id: 'q', pretrained: null, pretrained_sha256: null, transfer: null, transfer_warning: null },
+    ]);
+    t.recordEpoch('p', { epoch: 0, boxLoss: 1, valBoxLoss: 2.5, valClsLoss: 3.5, valDflLoss: 1.25 });
+    expect(t.epochsOf('p')[0]).toMatchObject({ valBoxLoss: 2.5, valClsLoss: 3.5, valDflLoss: 1.25 });
+    t.close();
   });
 });

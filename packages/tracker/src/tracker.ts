@@ -28,6 +28,8 @@ export interface TrialInput {
   modelYaml?: string;
   epochsPlanned?: number;
   imgsz?: number;
+  /** The checkpoint the trial starts from (migration 5): file name as written and sha256 of its bytes. */
+  pretrained?: { file: string; sha256: string } | null;
 }
 
 export interface TrialRow {
@@ -67,6 +69,12 @@ export interface TrialRow {
   started_at: string | null;
   finished_at: string | null;
   updated_at: string;
+  /** Migration 5 (absent in older databases until migrated). */
+  pretrained?: string | null;
+  pretrained_sha256?: string | null;
+  transfer_summary?: string | null;
+  transfer_json?: string | null;
+  transfer_warning?: string | null;
 }
 
 export interface EpochInput {
@@ -81,6 +89,24 @@ export interface EpochInput {
   map50_95?: number | null;
   fitness?: number | null;
   seconds?: number | null;
+  /** Validation losses of the EMA model (migration 5). */
+  valBoxLoss?: number | null;
+  valClsLoss?: number | null;
+  valDflLoss?: number | null;
+}
+
+/** What a pretrained checkpoint gave the trial's model (stored in trials.transfer_*, migration 5). */
+export interface TransferRecord {
+  transferred: number;
+  total: number;
+  parameters: number;
+  /** Tensors the checkpoint should have given (every tensor of the base model). */
+  expected: number;
+  notTransferred: { name: string; reason: string }[];
+  initialised: string[];
+  summary: string;
+  /** Set when fewer tensors than expected were transferred. */
+  warning: string | null;
 }
 
 export interface TrialStart {
@@ -93,6 +119,8 @@ export interface TrialStart {
   summary?: unknown;
   provenance?: unknown;
   modelYaml?: string;
+  /** The pretrained checkpoint's transfer report (null: trained from scratch). */
+  transfer?: TransferRecord | null;
 }
 
 /** COCO evaluation of a trial's best epoch (the shape of @ablate/metrics' CocoSummary); -1 means "no ground truth". */
@@ -228,8 +256,8 @@ export class Tracker {
     return this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO trials (id, module, position, module_args, seed, config_json, model_yaml, epochs_planned, imgsz)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+          `INSERT INTO trials (id, module, position, module_args, seed, config_json, model_yaml, epochs_planned, imgsz, pretrained, pretrained_sha256)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
         )
         .run(
           t.id,
@@ -241,6 +269,8 @@ export class Tracker {
           t.modelYaml ?? null,
           t.epochsPlanned ?? null,
           t.imgsz ?? null,
+          t.pretrained?.file ?? null,
+          t.pretrained?.sha256 ?? null,
         );
       this.db
         .prepare(
@@ -283,6 +313,20 @@ export class Tracker {
         now(),
         id,
       );
+    if (s.transfer) this.recordTransfer(id, s.transfer);
+  }
+
+  /** Stores what a pretrained checkpoint gave the trial's model (replaces an earlier report). */
+  recordTransfer(id: string, r: TransferRecord): void {
+    this.db
+      .prepare('UPDATE trials SET transfer_summary = ?, transfer_json = ?, transfer_warning = ?, updated_at = ? WHERE id = ?')
+      .run(r.summary, JSON.stringify(r), r.warning, now(), id);
+  }
+
+  /** The stored transfer report of a trial, or null (trained from scratch, or not started yet). */
+  transferOf(id: string): TransferRecord | null {
+    const r = this.db.prepare('SELECT transfer_json FROM trials WHERE id = ?').get(id) as { transfer_json: string | null } | undefined;
+    return r?.transfer_json ? (JSON.parse(r.transfer_json) as TransferRecord) : null;
   }
 
   /** Stores one epoch (replacing a previous row of the same epoch, e.g. after a resume). */
@@ -290,8 +334,9 @@ export class Tracker {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT OR REPLACE INTO epochs (trial_id, epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT OR REPLACE INTO epochs (trial_id, epoch, box_loss, cls_loss, dfl_loss, lr, precision, recall, map50, map50_95, fitness, seconds,
+             val_box_loss, val_cls_loss, val_dfl_loss)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           id,
@@ -306,6 +351,9 @@ export class Tracker {
           e.map50_95 ?? null,
           e.fitness ?? null,
           e.seconds ?? null,
+          e.valBoxLoss ?? null,
+          e.valClsLoss ?? null,
+          e.valDflLoss ?? null,
         );
       this.db.prepare('UPDATE trials SET epochs_done = MAX(epochs_done, ?), updated_at = ? WHERE id = ?').run(e.epoch + 1, now(), id);
     })();
@@ -314,7 +362,8 @@ export class Tracker {
   epochsOf(id: string): Required<EpochInput>[] {
     return this.db
       .prepare(
-        'SELECT epoch, box_loss AS boxLoss, cls_loss AS clsLoss, dfl_loss AS dflLoss, lr, precision, recall, map50, map50_95, fitness, seconds FROM epochs WHERE trial_id = ? ORDER BY epoch',
+        `SELECT epoch, box_loss AS boxLoss, cls_loss AS clsLoss, dfl_loss AS dflLoss, lr, precision, recall, map50, map50_95, fitness, seconds,
+           val_box_loss AS valBoxLoss, val_cls_loss AS valClsLoss, val_dfl_loss AS valDflLoss FROM epochs WHERE trial_id = ? ORDER BY epoch`,
       )
       .all(id) as Required<EpochInput>[];
   }

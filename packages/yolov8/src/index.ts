@@ -10,6 +10,7 @@ export * from './model.js';
 export * from './modules.js';
 export * from './nms.js';
 export * from './parse.js';
+export * from './pretrained.js';
 export * from './registry.js';
 export * from './summary.js';
 export * from './transfer.js';

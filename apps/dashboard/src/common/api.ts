@@ -136,6 +136,25 @@ export interface TrialDetail {
     stats: Record<string, number | null>;
     perClass: { class_id: number; name: string | null; ap: number | null; n_gt: number }[];
   } | null;
+  /**
+   * The checkpoint the trial started from and what of it was transferred into the variant (migration 5);
+   * null when trained from scratch.
+   */
+  pretrained: {
+    file: string;
+    sha256: string | null;
+    /** null until the trial has started. */
+    transfer: {
+      transferred: number;
+      total: number;
+      parameters: number;
+      expected: number;
+      notTransferred: { name: string; reason: string }[];
+      initialised: string[];
+      summary: string;
+      warning: string | null;
+    } | null;
+  } | null;
   stamp: string;
 }
 

@@ -195,7 +195,7 @@ export function generateDb(file: string, opts: GenerateOptions = {}): GeneratedD
      VALUES (@id, @epoch, @boxLoss, @clsLoss, @dflLoss, @lr, @precision, @recall, @map50, @map50_95, @fitness, @seconds)`,
   );
   const setDone = tracker.db.prepare('UPDATE trials SET epochs_done = ? WHERE id = ?');
-  const record = (id: string, e: Required<EpochInput>) => {
+  const record = (id: string, e: Required<Omit<EpochInput, 'valBoxLoss' | 'valClsLoss' | 'valDflLoss'>>) => {
     if (opts.bulkEpochs) insertEpoch.run({ id, ...e });
     else tracker.recordEpoch(id, e);
   };

@@ -327,7 +327,7 @@ export class Queries {
     const b = sweep
       ? (this.st.baselineOf.get(sweep, t.seed) as { id: string; seed: number; model_yaml: string | null } | undefined)
       : undefined;
-    const { config_json, summary_json, provenance_json, module_args, model_yaml, ...rest } = t;
+    const { config_json, summary_json, provenance_json, module_args, model_yaml, transfer_json, ...rest } = t;
     return {
       trial: rest as TrialDetail['trial'],
       config: parseJson(config_json),
@@ -341,6 +341,14 @@ export class Queries {
       epochs: this.epochs(id),
       baselineCurves: sweep && b && !isBaseline ? this.curves(sweep, [{ module: null, position: null }])[0] : null,
       coco: this.coco(id),
+      pretrained:
+        typeof t.pretrained === 'string'
+          ? {
+              file: t.pretrained,
+              sha256: (t.pretrained_sha256 as string | null) ?? null,
+              transfer: parseJson(transfer_json as string | null) as NonNullable<TrialDetail['pretrained']>['transfer'],
+            }
+          : null,
       stamp: this.stamp(),
     };
   }

@@ -2,6 +2,9 @@
 // a GPU, the software Vulkan of .ci/lavapipe.sh (CI sets ABLATE_REQUIRE_WEBGPU=1, so a missing adapter
 // fails there instead of skipping). Without an adapter and without that variable, the tests are skipped
 // and the reason printed.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, test } from 'vitest';
 import {
@@ -15,7 +18,7 @@ import {
 } from '../kernels/test-utils/reference.js';
 import { variableGradsAsync } from '../ops/async-grads.js';
 import { initBackend } from './index.js';
-import { assertSyncReadable, describeAdapter, formatAdapter } from './webgpu.js';
+import { assertSyncReadable, describeAdapter, formatAdapter, vulkanLoaderPresent } from './webgpu.js';
 
 let unavailable = '';
 try {
@@ -25,6 +28,16 @@ try {
   if (process.env.ABLATE_REQUIRE_WEBGPU === '1') throw e;
   console.warn(`\n*** webgpu tests SKIPPED: ${unavailable}\n*** (run .ci/lavapipe.sh for a software Vulkan driver; CI requires it)\n`);
 }
+
+test.runIf(process.platform === 'linux')('the Vulkan loader is found through LD_LIBRARY_PATH (auto skips webgpu without one)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ablate-vk-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'libvulkan.so.1'), '');
+    expect(vulkanLoaderPresent({ LD_LIBRARY_PATH: `/nonexistent:${dir}` })).toBe(true);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('adapters are described as software or hardware', () => {
   const lvp = describeAdapter({

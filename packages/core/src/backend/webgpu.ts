@@ -20,6 +20,9 @@
  * `Vulkan shaderUniform*ArrayDynamicIndexing required`); `.ci/lavapipe.sh` fetches it into a folder
  * and prints the VK_DRIVER_FILES / LD_LIBRARY_PATH to use.
  */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWebgpuKernels } from '../kernels/webgpu-rank.js';
 
@@ -42,6 +45,31 @@ interface DawnAdapter {
 }
 
 let dawn: DawnGpu | null = null;
+
+/**
+ * Whether the Vulkan loader Dawn needs on Linux can be found: in LD_LIBRARY_PATH, in the dynamic linker's
+ * cache (`ldconfig -p`) or in the usual library folders. Always true off Linux (Dawn uses Metal/D3D12 there).
+ */
+export function vulkanLoaderPresent(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (process.platform !== 'linux') return true;
+  const lib = 'libvulkan.so.1';
+  const dirs = [
+    ...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/lib',
+    '/usr/lib',
+    '/lib64',
+    '/usr/lib64',
+    '/usr/local/lib',
+    `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+    `/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+  ];
+  if (dirs.some((d) => fs.existsSync(path.join(d, lib)))) return true;
+  try {
+    return execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).includes(lib);
+  } catch {
+    return false;
+  }
+}
 
 /** Dawn flags from ABLATE_DAWN_FLAGS (comma-separated). */
 export function dawnFlags(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -90,6 +118,10 @@ export function formatAdapter(a: AdapterReport): string {
  * names it). Throws with Dawn's reason when there is no adapter at all.
  */
 export async function tryWebgpu(requireHardware: boolean): Promise<AdapterReport> {
+  // `auto` on Linux without a Vulkan loader: skip before Dawn prints its own "Couldn't load Vulkan" warning.
+  if (requireHardware && !vulkanLoaderPresent() && dawnFlags().length === 0) {
+    throw new Error('no Vulkan loader (libvulkan.so.1 is not installed), so no GPU adapter for Dawn');
+  }
   const gpu = await installDawn();
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {

@@ -30,6 +30,10 @@ const program = new Command()
   .option('-b, --backend <name>', `override the backend (${BACKEND_NAMES.join(', ')})`)
   .option('--epochs <n>', 'override train.epochs (changes the trial ids)', posInt('--epochs'))
   .option('--threads <n>', "wasm threads per trial (default: the file's `threads`, 1)", posInt('--threads'))
+  .option(
+    '--pretrained <file>',
+    "start every variant from this checkpoint of the base model (.safetensors or Ultralytics .pt; `none`: from scratch); replaces the file's `pretrained`",
+  )
   .option('--retry-failed', 'run failed trials again')
   .option('--no-progress', 'plain log lines instead of progress bars')
   .showHelpAfterError()
@@ -46,6 +50,7 @@ const program = new Command()
         backend?: string;
         epochs?: number;
         threads?: number;
+        pretrained?: string;
         retryFailed?: boolean;
         progress: boolean;
       },
@@ -59,6 +64,7 @@ const program = new Command()
         backend: o.backend,
         epochs: o.epochs,
         threads: o.threads,
+        pretrained: o.pretrained,
         retryFailed: o.retryFailed,
         tty: o.progress ? undefined : false,
       });

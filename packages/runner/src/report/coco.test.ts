@@ -133,6 +133,8 @@ describe('pnpm report --coco', () => {
     expect(s).toMatch(/Variant & \$\\mathrm\{AP\}\$ & \$\\mathrm\{AP\}_\{50\}\$/);
     expect(s).toMatch(/DAttention@neck & \$0\.4200 \\pm 0\.0283\$/);
     expect(s).toMatch(/Variant & circle & square \\\\/);
+    expect(s).toMatch(/mean \$\\pm\$ std over the seeds/);
+    expect(s).not.toMatch(/±|—/);
     expect(s).not.toMatch(/NaN|undefined/);
   });
 

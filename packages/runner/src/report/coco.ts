@@ -267,7 +267,12 @@ export function cocoLatex(r: CocoReport, sweep: string): string {
       '',
     );
   }
-  out.push(`\\par\\smallskip{\\footnotesize ${notes(r).map(latexEscape).join(' ')}}`);
+  // Plain LaTeX (no Unicode needed): ± as $\pm$, the em dash as the tables' --.
+  const tex = (n: string) =>
+    latexEscape(n)
+      .replace(/±/g, () => '$\\pm$')
+      .replace(/—/g, '--');
+  out.push(`\\par\\smallskip{\\footnotesize ${notes(r).map(tex).join(' ')}}`);
   return `${out.join('\n')}\n`;
 }
 

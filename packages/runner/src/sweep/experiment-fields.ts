@@ -126,6 +126,11 @@ export const TOP_FIELDS: Record<string, Field> = {
   seeds: d({ schema: z.array(z.int().min(0)).min(1), expect: 'a non-empty list of integers >= 0, e.g. [0, 1, 2]' }, [0]),
   baseline: d(bool('true or false (whether to train the model without a module)'), true),
   sweep: { schema: z.record(z.string(), z.unknown()), expect: 'a mapping {module: [...], position: [...]}' },
+  pretrained: {
+    schema: z.unknown(),
+    expect:
+      "a checkpoint of the base model (a trial's best.safetensors, or an Ultralytics .pt such as yolov8n.pt), none, or a list of them as a sweep factor ([none, best.safetensors])",
+  },
   db: d(str('a path to the SQLite results file'), 'results/ablate.db'),
 };
 

@@ -3,10 +3,19 @@
  * or a YAML file), the data (a data.yaml path or synthetic options) and the factors of the sweep
  * (modules against the registry, positions). Each adds its problems to the source's list.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BUILTIN_YAMLS, guessModelScale, type InsertPosition, loadModelYaml, type ModuleRegistry, pinModelScale } from '@ablate/yolov8';
-import type { DataChoice, Experiment, ModuleChoice, PositionChoice } from './experiment.js';
+import {
+  BUILTIN_YAMLS,
+  guessModelScale,
+  type InsertPosition,
+  loadModelYaml,
+  type ModuleRegistry,
+  parsePretrained,
+  pinModelScale,
+} from '@ablate/yolov8';
+import type { DataChoice, Experiment, ModuleChoice, PositionChoice, PretrainedChoice } from './experiment.js';
 import { MODULE_ENTRY_FIELDS, NAMED_POSITIONS, POSITION_FORMS, SWEEP_FIELDS, SYNTHETIC_FIELDS, TOP_FIELDS } from './experiment-fields.js';
 import { closest } from './suggest.js';
 import { keyName, show, type YamlSource } from './yaml-source.js';
@@ -231,4 +240,73 @@ export function parsePosition(p: unknown): PositionChoice | { error: string } {
     };
   }
   return { error: `expected a position; got ${show(p)}. ${known}` };
+}
+
+/**
+ * `pretrained:` — one checkpoint for every trial, `none`, or a list of them (a sweep factor). Each file
+ * is resolved (experiment folder, then the current directory), read, checked to be a checkpoint of YOLOv8
+ * layers, and hashed (sha256: part of the trial id). `key` names the option in messages (`pretrained` or
+ * `--pretrained`).
+ */
+export function parsePretrainedKey(
+  src: Pick<YamlSource, 'problems' | 'lineOf'>,
+  written: unknown,
+  dirs: Dirs,
+  key = 'pretrained',
+): PretrainedChoice[] {
+  const { problems, lineOf } = src;
+  if (written === undefined) return [null];
+  const list = Array.isArray(written) ? written : [written];
+  if (Array.isArray(written) && written.length === 0) {
+    problems.push({ line: lineOf([key]), key, message: `expected ${TOP_FIELDS.pretrained.expect}; got an empty list.` });
+    return [null];
+  }
+  const out: PretrainedChoice[] = [];
+  list.forEach((w, i) => {
+    const at = Array.isArray(written) ? [key, i] : [key];
+    const shownKey = Array.isArray(written) ? `${key}[${i}]` : key;
+    if (w === null || w === 'none') {
+      if (out.includes(null)) problems.push({ line: lineOf(at), key: shownKey, message: 'none is listed twice.' });
+      else out.push(null);
+      return;
+    }
+    if (typeof w !== 'string' || !w) {
+      problems.push({ line: lineOf(at), key: shownKey, message: `expected ${TOP_FIELDS.pretrained.expect}; got ${show(w)}.` });
+      return;
+    }
+    const candidates = [...new Set([path.resolve(dirs.baseDir, w), path.resolve(dirs.cwd, w)])];
+    const found = candidates.find((p) => fs.existsSync(p));
+    if (!found) {
+      problems.push({
+        line: lineOf(at),
+        key: shownKey,
+        message: `the checkpoint file "${w}" does not exist (looked for ${candidates.join(' and ')}); expected ${TOP_FIELDS.pretrained.expect}.`,
+      });
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = fs.readFileSync(found);
+      parsePretrained(bytes, found);
+    } catch (e) {
+      const msg = (e as NodeJS.ErrnoException).code ? `cannot be read (${(e as NodeJS.ErrnoException).code})` : (e as Error).message;
+      problems.push({
+        line: lineOf(at),
+        key: shownKey,
+        message: `the checkpoint file "${w}" ${msg.startsWith('cannot') ? msg : `is unusable: ${msg}`}.`,
+      });
+      return;
+    }
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (out.some((c) => c?.sha256 === sha256)) {
+      problems.push({
+        line: lineOf(at),
+        key: shownKey,
+        message: `the checkpoint "${w}" is listed twice (same sha256 ${sha256.slice(0, 12)}).`,
+      });
+      return;
+    }
+    out.push({ written: w, file: found, name: path.basename(found), sha256 });
+  });
+  return out.length ? out : [null];
 }

@@ -14,7 +14,8 @@
  *   bench {imgsz, batch (1), warmup, runs}, backend, threads (per trial, default 1), workers (trials in
  *   parallel, default 1), seeds, baseline,
  *   sweep {module: [Name | {name, args}], position: [residual | pre-SPPF | neck | pre-head | {after: N | [N...]}
- *   | {residual: N | [N...]}]}, db.
+ *   | {residual: N | [N...]}]}, db, pretrained (a checkpoint of the base model, `none`, or a list of them: a sweep
+ *   factor; every variant starts from it through the insertion's index map).
  * Relative paths (model, data, db) are resolved against the experiment file's folder first, then the
  * current directory (`db`: the current directory).
  *
@@ -27,7 +28,7 @@ import type { BackendName } from '@ablate/core';
 import type { TrainSettings } from '@ablate/train';
 import type { InsertPosition, ModuleRegistry } from '@ablate/yolov8';
 import { AUGMENT_KEYS, BENCH_FIELDS, type SWEEP_BACKENDS, TOP_FIELDS, TRAIN_FIELDS, VAL_FIELDS } from './experiment-fields.js';
-import { parseData, parseFactors, parseModel } from './experiment-sections.js';
+import { parseData, parseFactors, parseModel, parsePretrainedKey } from './experiment-sections.js';
 import { ExperimentError, readYamlSource, show } from './yaml-source.js';
 
 export {
@@ -43,7 +44,7 @@ export {
   TRAIN_FIELDS,
   VAL_FIELDS,
 } from './experiment-fields.js';
-export { parsePosition } from './experiment-sections.js';
+export { parsePosition, parsePretrainedKey } from './experiment-sections.js';
 export { ExperimentError, formatProblems, type Problem } from './yaml-source.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -67,6 +68,18 @@ export interface PositionChoice {
    */
   label: string;
 }
+
+/** A pretrained checkpoint (null: from scratch). */
+export type PretrainedChoice = {
+  /** As written in the experiment (or on the command line). */
+  written: string;
+  /** Absolute path. */
+  file: string;
+  /** File name (stored with the trial; the path is not part of its identity). */
+  name: string;
+  /** sha256 of the file's bytes (hex): part of the trial id. */
+  sha256: string;
+} | null;
 
 export type DataChoice = { kind: 'synthetic'; options: Record<string, unknown> } | { kind: 'ultralytics'; path: string };
 
@@ -92,6 +105,8 @@ export interface Experiment {
   baseline: boolean;
   modules: ModuleChoice[];
   positions: PositionChoice[];
+  /** The `pretrained` factor: [null] (from scratch) unless the file says otherwise. */
+  pretrained: PretrainedChoice[];
   /** Absolute path of the results database. */
   db: string;
   /** The file's content as plain data (stored with the sweep). */
@@ -153,6 +168,7 @@ export function parseExperiment(text: string, opts: LoadOptions & { file?: strin
   const model = parseModel(src, top.model, { baseDir, cwd });
   const data = parseData(src, rawObj.data, { baseDir, cwd });
   const { modules, positions } = parseFactors(src, rawObj.sweep, opts.registry);
+  const pretrained = parsePretrainedKey(src, rawObj.pretrained, { baseDir, cwd });
   if (top.baseline === false && !modules.length && !problems.length) {
     problems.push({
       line: lineOf(['baseline']),
@@ -184,6 +200,7 @@ export function parseExperiment(text: string, opts: LoadOptions & { file?: strin
     baseline: top.baseline as boolean,
     modules,
     positions,
+    pretrained,
     db: path.resolve(cwd, top.db as string),
     raw: rawObj,
     lineOf,

@@ -9,7 +9,7 @@ import { BACKEND_NAMES, type BackendName, initBackend } from '@ablate/core';
 import { type DetectionDataset, ensureSyntheticCache } from '@ablate/data';
 import { createRegistry, type ModuleRegistry } from '@ablate/yolov8';
 import { ATTENTION_PLUGINS } from '../plugins.js';
-import { type Experiment, ExperimentError, formatProblems, loadExperiment } from './experiment.js';
+import { type Experiment, ExperimentError, formatProblems, loadExperiment, type Problem, parsePretrainedKey } from './experiment.js';
 import { formatDuration } from './report.js';
 import { loadData } from './trial-run.js';
 import { expandTrials, type TrialSpec } from './trials.js';
@@ -25,6 +25,8 @@ export interface PlanOptions {
   backend?: string;
   epochs?: number;
   threads?: number;
+  /** `--pretrained <file>` (or `none`): replaces the file's `pretrained` (one checkpoint for every trial). */
+  pretrained?: string;
 }
 
 export interface SweepPlan {
@@ -68,6 +70,12 @@ export async function planSweep(o: PlanOptions, err: (line: string) => void): Pr
     ['--threads', o.threads],
   ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) return usage(`${k} must be a positive integer; got ${v}`);
+  }
+  if (o.pretrained !== undefined) {
+    const problems: Problem[] = [];
+    const choices = parsePretrainedKey({ problems, lineOf: () => undefined }, o.pretrained, { baseDir: cwd, cwd }, '--pretrained');
+    if (problems.length) return usage(problems.map((p) => `--pretrained: ${p.message}`).join('\n'));
+    exp = { ...exp, pretrained: choices };
   }
   const workers = o.workers ?? exp.workers;
   // One wasm thread per trial by default: parallel trials scale better than threads, and threaded wasm

@@ -39,6 +39,8 @@ export interface EpochMsg {
   map50_95: number;
   fitness: number;
   seconds: number;
+  /** Validation losses [box, cls, dfl] of the EMA model. */
+  valLoss?: [number, number, number];
 }
 
 export type ToWorker = { type: 'run'; job: TrialJob } | { type: 'abort' } | { type: 'ack'; seq: number };

@@ -67,9 +67,15 @@ export function handleReport(
   const label = trialLabel(t);
   const r = ctx.writer.record(t, m, benchOf);
   switch (m.type) {
-    case 'started':
+    case 'started': {
+      const tr = m.start.transfer;
+      if (tr)
+        progress.log(
+          `trial ${t.id} ${label}: ${t.config.pretrained?.file}: ${tr.summary}${tr.warning ? `\n  WARNING: ${tr.warning}` : ''}`,
+        );
       progress.trialStarted(slot, label, t.config.train.epochs, m.batches);
       break;
+    }
     case 'batch':
       progress.batch(slot, m.epoch, m.batch, m.batches, m.loss);
       break;

@@ -6,13 +6,22 @@
  * `last` saved); `failed` with the error (exception, non-finite loss, out of memory, a module that
  * cannot run at this size, data that changed since the sweep was planned).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, manualSeed } from '@ablate/core';
 import { type DetectionDataset, loadUltralyticsDataset, syntheticDataset } from '@ablate/data';
-import type { ArtefactsRef } from '@ablate/tracker';
+import type { ArtefactsRef, TransferRecord } from '@ablate/tracker';
 import { ARTEFACTS_DIR, benchFps, DEFAULT_TRAIN, type EpochReport, type TrainSettings, train, writeArtefacts } from '@ablate/train';
-import { buildModel, createRegistry, type DetectionModel, summary } from '@ablate/yolov8';
+import {
+  buildModel,
+  createRegistry,
+  type DetectionModel,
+  loadPretrained,
+  type ModuleRegistry,
+  parsePretrained,
+  summary,
+} from '@ablate/yolov8';
 import { ATTENTION_PLUGINS } from '../plugins.js';
 import type { DataChoice } from './experiment.js';
 import type { EpochMsg, FromWorker, TrialJob } from './protocol.js';
@@ -35,6 +44,7 @@ function epochMsg(r: EpochReport): EpochMsg {
     map50_95: r.map50_95,
     fitness: r.fitness,
     seconds: r.seconds,
+    valLoss: r.valLoss,
   };
 }
 
@@ -58,6 +68,52 @@ export function describeError(e: unknown): string {
 }
 
 const parentPid = process.ppid;
+
+/**
+ * Loads the trial's pretrained checkpoint into `model` (null when it trains from scratch). The file must
+ * still be the one the sweep planned with (same sha256); the report counts against every tensor of the
+ * base model (built once more, from the experiment's model YAML, for its names).
+ */
+function pretrain(model: DetectionModel, job: TrialJob, registry: ModuleRegistry): TransferRecord | null {
+  const { trial } = job;
+  const want = trial.config.pretrained;
+  if (!want) return null;
+  if (!trial.pretrained) throw new Error(`trial ${trial.id}: the pretrained checkpoint ${want.file} has no path in the job`);
+  const file = trial.pretrained.path;
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new Error(`cannot read the pretrained checkpoint ${file}: ${(e as Error).message}`);
+  }
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (sha !== want.sha256) {
+    throw new Error(
+      `the pretrained checkpoint ${file} changed since the sweep was planned (sha256 ${sha}, expected ${want.sha256}); run the sweep again`,
+    );
+  }
+  const ck = parsePretrained(bytes, file);
+  const base = buildModel(trial.pretrained.baseYaml, { nc: trial.config.model.nc, registry });
+  let baseNames: string[];
+  try {
+    const sd = base.stateDict();
+    baseNames = [...sd.keys()];
+    for (const t of sd.values()) t.dispose();
+  } finally {
+    base.dispose();
+  }
+  const r = loadPretrained(model, ck, baseNames, trial.pretrained.indexMap);
+  return {
+    transferred: r.transferred,
+    total: r.total,
+    parameters: r.parameters,
+    expected: r.expected,
+    notTransferred: r.notTransferred,
+    initialised: r.initialised,
+    summary: r.summary,
+    warning: r.warning,
+  };
+}
 
 /**
  * The best epoch's diagnostic artefacts (@ablate/train writeArtefacts; loads the best weights into the
@@ -116,6 +172,8 @@ export async function runTrial(
     manualSeed(trial.seed);
     const registry = createRegistry(...ATTENTION_PLUGINS);
     model = buildModel(trial.modelYaml, { nc: cfg.model.nc, registry });
+    // Pretrained weights over the seeded initialisation: what the checkpoint does not give keeps it.
+    const transfer = pretrain(model, job, registry);
     const atRun = summary(model, cfg.train.imgsz);
     const at640 = summary(model, 640);
     fs.mkdirSync(job.checkpointDir, { recursive: true });
@@ -133,6 +191,7 @@ export async function runTrial(
         params: atRun.parameters,
         gflops: atRun.gflops,
         gflops640: at640.gflops,
+        transfer,
         summary: {
           name: atRun.name,
           layers: atRun.layers,

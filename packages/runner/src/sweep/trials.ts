@@ -5,12 +5,22 @@
  * by `insertModule` of @ablate/yolov8, checked by `parseModel` (channel inference, module args) before
  * anything runs. The trial id is a short sha256 of the canonical JSON of the resolved configuration:
  * the same file on the same data gives the same ids, so completed trials are found and skipped.
+ * `pretrained:` is a third factor: each variant once per checkpoint (and `none`), the checkpoint's sha256
+ * in the id; a pretrained trial carries the insertion's index map so the worker can move the base
+ * model's layers to their new indices.
  */
 import { createHash } from 'node:crypto';
 import type { TrainSettings } from '@ablate/train';
-import { insertModule, type ModuleRegistry, parseModel } from '@ablate/yolov8';
+import { insertModuleMapped, type ModuleRegistry, parseModel } from '@ablate/yolov8';
 import { parse as parseYaml } from 'yaml';
-import { type Experiment, ExperimentError, type ModuleChoice, type PositionChoice, type Problem } from './experiment.js';
+import {
+  type Experiment,
+  ExperimentError,
+  type ModuleChoice,
+  type PositionChoice,
+  type PretrainedChoice,
+  type Problem,
+} from './experiment.js';
 
 /** Bump when the meaning of a resolved configuration changes (new ids for every trial). */
 export const TRIAL_FORMAT = 1;
@@ -39,6 +49,8 @@ export interface ResolvedTrialConfig {
   bench: Experiment['bench'];
   /** Resolved backend name (wasm, cpu, ...). */
   backend: string;
+  /** The checkpoint the model starts from (absent: from scratch, so older trial ids stay the same). */
+  pretrained?: { file: string; sha256: string };
 }
 
 export interface TrialSpec {
@@ -53,6 +65,15 @@ export interface TrialSpec {
   seed: number;
   modelYaml: string;
   config: ResolvedTrialConfig;
+  /** Where the checkpoint lies and how to map it (only with a pretrained checkpoint). */
+  pretrained?: {
+    /** Absolute path (checked against config.pretrained.sha256 before loading). */
+    path: string;
+    /** The experiment's model YAML (the base architecture the checkpoint belongs to). */
+    baseYaml: string;
+    /** indexMap[i] = the variant's index of base layer i (absent: the baseline itself). */
+    indexMap?: number[];
+  };
 }
 
 /** JSON with object keys sorted at every level (stable across runs and machines). */
@@ -74,7 +95,9 @@ export function canonicalJson(v: unknown): string {
  */
 export function trialId(config: ResolvedTrialConfig): string {
   const { source: _where, ...data } = config.data;
-  const identity = { ...config, data, model: { ...config.model, yaml: parseYaml(config.model.yaml) } };
+  // a checkpoint enters by its content (sha256), not by its file name
+  const pretrained = config.pretrained ? { sha256: config.pretrained.sha256 } : undefined;
+  const identity = { ...config, data, pretrained, model: { ...config.model, yaml: parseYaml(config.model.yaml) } };
   return createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 12);
 }
 
@@ -93,7 +116,13 @@ export interface ExpandOptions {
 
 /** Expands the experiment into trials; module/position combinations that cannot be built are ExperimentErrors. */
 export function expandTrials(exp: Experiment, opts: ExpandOptions): TrialSpec[] {
-  const variants: { module: ModuleChoice | null; position: PositionChoice | null; modelYaml: string; variant: string }[] = [];
+  const variants: {
+    module: ModuleChoice | null;
+    position: PositionChoice | null;
+    modelYaml: string;
+    variant: string;
+    indexMap?: number[];
+  }[] = [];
   const problems: Problem[] = [];
   if (exp.baseline) variants.push({ module: null, position: null, modelYaml: exp.model.text, variant: 'baseline' });
   const nameCount = new Map<string, number>();
@@ -103,8 +132,11 @@ export function expandTrials(exp: Experiment, opts: ExpandOptions): TrialSpec[] 
       const label =
         nameCount.get(m.name)! > 1 && m.args !== null ? `${m.name}${JSON.stringify(m.args)}@${p.label}` : `${m.name}@${p.label}`;
       let yaml: string;
+      let indexMap: number[];
       try {
-        yaml = insertModule(exp.model.text, { name: m.name, args: yamlArgs(m.args) }, p.position, { registry: opts.registry });
+        ({ yaml, indexMap } = insertModuleMapped(exp.model.text, { name: m.name, args: yamlArgs(m.args) }, p.position, {
+          registry: opts.registry,
+        }));
       } catch (e) {
         problems.push({
           line: exp.lineOf(['sweep', 'position', pi]),
@@ -123,38 +155,60 @@ export function expandTrials(exp: Experiment, opts: ExpandOptions): TrialSpec[] 
         });
         return;
       }
-      variants.push({ module: m, position: p, modelYaml: yaml, variant: label });
+      variants.push({ module: m, position: p, modelYaml: yaml, variant: label, indexMap });
     });
   });
   if (problems.length) throw new ExperimentError(exp.shownFile, problems);
 
+  const pretrained: PretrainedChoice[] = exp.pretrained?.length ? exp.pretrained : [null];
   const trials: TrialSpec[] = [];
   for (const seed of exp.seeds) {
     for (const v of variants) {
-      const config: ResolvedTrialConfig = {
-        format: TRIAL_FORMAT,
-        module: v.module ? { name: v.module.name, args: v.module.args } : null,
-        position: v.position?.label ?? null,
-        seed,
-        model: { yaml: v.modelYaml, nc: opts.data.nc },
-        data: opts.data,
-        train: { ...exp.train, epochs: opts.epochs ?? exp.train.epochs, augment: { ...exp.train.augment }, seed },
-        val: { ...exp.val },
-        bench: { ...exp.bench },
-        backend: opts.backend,
-      };
-      trials.push({
-        id: trialId(config),
-        ordinal: trials.length,
-        variant: v.variant,
-        module: config.module?.name ?? null,
-        moduleArgs: config.module?.args ?? null,
-        position: config.position,
-        seed,
-        modelYaml: v.modelYaml,
-        config,
-      });
+      for (const ck of pretrained) trials.push(trialOf(exp, opts, v, seed, ck, pretrainedTag(ck, pretrained), trials.length));
     }
   }
   return trials;
+}
+
+/** ` pretrained:<file name>` when the sweep has the factor (several choices), '' otherwise. */
+function pretrainedTag(ck: PretrainedChoice, all: PretrainedChoice[]): string {
+  if (!ck || all.length < 2) return '';
+  const clash = all.some((o) => o && o !== ck && o.name === ck.name);
+  return ` pretrained:${ck.name}${clash ? `@${ck.sha256.slice(0, 8)}` : ''}`;
+}
+
+function trialOf(
+  exp: Experiment,
+  opts: ExpandOptions,
+  v: { module: ModuleChoice | null; position: PositionChoice | null; modelYaml: string; variant: string; indexMap?: number[] },
+  seed: number,
+  ck: PretrainedChoice,
+  tag: string,
+  ordinal: number,
+): TrialSpec {
+  const config: ResolvedTrialConfig = {
+    format: TRIAL_FORMAT,
+    module: v.module ? { name: v.module.name, args: v.module.args } : null,
+    position: v.position?.label ?? null,
+    seed,
+    model: { yaml: v.modelYaml, nc: opts.data.nc },
+    data: opts.data,
+    train: { ...exp.train, epochs: opts.epochs ?? exp.train.epochs, augment: { ...exp.train.augment }, seed },
+    val: { ...exp.val },
+    bench: { ...exp.bench },
+    backend: opts.backend,
+    ...(ck ? { pretrained: { file: ck.name, sha256: ck.sha256 } } : {}),
+  };
+  return {
+    id: trialId(config),
+    ordinal,
+    variant: v.variant + tag,
+    module: config.module?.name ?? null,
+    moduleArgs: config.module?.args ?? null,
+    position: config.position,
+    seed,
+    modelYaml: v.modelYaml,
+    config,
+    ...(ck ? { pretrained: { path: ck.file, baseYaml: exp.model.text, ...(v.indexMap ? { indexMap: v.indexMap } : {}) } } : {}),
+  };
 }

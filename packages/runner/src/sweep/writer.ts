@@ -62,6 +62,7 @@ export class SweepWriter {
             modelYaml: t.modelYaml,
             epochsPlanned: t.config.train.epochs,
             imgsz: t.config.train.imgsz,
+            pretrained: t.config.pretrained ?? null,
           },
           t.ordinal,
         ),
@@ -118,9 +119,17 @@ export class SweepWriter {
       case 'started':
         tracker.markRunning(t.id, { ...m.start, pid: process.pid });
         return {};
-      case 'epoch':
-        tracker.recordEpoch(t.id, { ...m.report, epoch: m.report.epoch - 1 });
+      case 'epoch': {
+        const { valLoss, ...rest } = m.report;
+        tracker.recordEpoch(t.id, {
+          ...rest,
+          epoch: m.report.epoch - 1,
+          valBoxLoss: valLoss?.[0] ?? null,
+          valClsLoss: valLoss?.[1] ?? null,
+          valDflLoss: valLoss?.[2] ?? null,
+        });
         return {};
+      }
       case 'done':
         tracker.finishTrial(t.id, m.finish);
         return { outcome: 'ok', finish: m.finish };

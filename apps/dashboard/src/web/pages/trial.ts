@@ -180,6 +180,52 @@ function cocoSection(c: TrialDetail['coco']): HTMLElement {
   );
 }
 
+/** The checkpoint the trial started from: the transfer line, a warning when fewer tensors arrived, what was not copied. */
+function pretrainedSection(p: TrialDetail['pretrained']): HTMLElement {
+  if (!p) return h('p', { class: 'muted', 'data-testid': 'pretrained' }, 'Trained from scratch (no pretrained checkpoint).');
+  const tr = p.transfer;
+  const rows = (list: { name: string; reason: string }[]) =>
+    h(
+      'table',
+      { class: 'grid' },
+      h('thead', null, h('tr', null, h('th', null, 'tensor (checkpoint name)'), h('th', null, 'why not copied'))),
+      h(
+        'tbody',
+        null,
+        list.map((n) => h('tr', null, h('td', null, n.name), h('td', null, n.reason))),
+      ),
+    );
+  return h(
+    'div',
+    { 'data-testid': 'pretrained' },
+    h('p', null, 'Started from ', h('code', null, p.file), p.sha256 ? h('span', { class: 'muted small' }, ` sha256 ${p.sha256}`) : null),
+    tr === null
+      ? h('p', { class: 'muted' }, 'No transfer report yet (the trial has not started).')
+      : [
+          h(
+            'p',
+            { 'data-testid': 'transfer-summary' },
+            tr.summary.split('; not transferred')[0],
+            ` (the base model has ${tr.expected} tensors)`,
+          ),
+          tr.warning
+            ? h('div', { class: 'error-box', 'data-testid': 'transfer-warning' }, h('strong', null, 'Warning: '), tr.warning)
+            : null,
+          tr.notTransferred.length
+            ? [h('h3', null, `Not transferred (${tr.notTransferred.length})`), rows(tr.notTransferred)]
+            : h('p', { class: 'muted' }, 'Every tensor of the checkpoint was transferred.'),
+          tr.initialised.length
+            ? h(
+                'details',
+                null,
+                h('summary', null, `${tr.initialised.length} tensors of this model kept their initialisation (inserted modules, ...)`),
+                pre(tr.initialised.join('\n')),
+              )
+            : null,
+        ],
+  );
+}
+
 export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
   const id = r.args[0];
   if (!id) throw new Error('No trial named in the address (#/trial/<id>)');
@@ -238,7 +284,7 @@ export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
       h(
         'p',
         { class: 'meta' },
-        `${label} · seed ${tr.seed} · started ${when(tr.started_at as string | null)}`,
+        `${label}${t.pretrained ? ` · pretrained from ${t.pretrained.file}` : ''} · seed ${tr.seed} · started ${when(tr.started_at as string | null)}`,
         tr.finished_at
           ? ` · finished ${when(tr.finished_at as string)} (${duration(tr.started_at as string | null, tr.finished_at as string)})`
           : '',
@@ -269,6 +315,8 @@ export async function trialPage(root: HTMLElement, r: Route): Promise<Page> {
       ),
       h('h2', null, 'COCO evaluation'),
       cocoSection(t.coco),
+      h('h2', null, 'Pretrained weights'),
+      pretrainedSection(t.pretrained),
       h('h2', null, 'Training curves'),
       t.epochs.length ? grid : h('p', { class: 'muted' }, 'No epochs recorded.'),
       diagnostics,

@@ -1,0 +1,2 @@
+export * from './pickle.js';
+export * from './pt.js';
