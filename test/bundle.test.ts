@@ -72,7 +72,7 @@ test('golden from the bundle evaluates its own fixtures on wasm', async () => {
   expect(r.code).toBe(0);
 });
 
-test('a 1-epoch smoke sweep from the bundle on wasm stores two ok trials', async () => {
+test('a 1-epoch smoke sweep from the bundle on wasm stores two ok trials', { timeout: 900_000 }, async () => {
   const exp = path.join(tmp, 'smoke.yaml');
   fs.copyFileSync(path.join(root, 'experiments/smoke.yaml'), exp);
   const db = path.join(tmp, 'smoke.db');

@@ -24,7 +24,7 @@ type GpuBackend = (typeof GPU_BACKENDS)[number];
 /** The GPUs TensorFlow created devices for, from its log (TF_CPP_MIN_LOG_LEVEL=0): `name: NVIDIA H200, ...`. */
 export function tfGpuDevices(log: string): string[] {
   const out: string[] = [];
-  for (const m of log.matchAll(/Created device \S*device:GPU:(\d+) with (\d+) MB memory\)?\s*->\s*device: \d+, name: ([^,\n]+)/g)) {
+  for (const m of log.matchAll(/Created device \S*device:GPU:(\d+) with (\d+) MB memory\)?:?\s*->\s*device: \d+, name: ([^,\n]+)/g)) {
     out.push(`GPU:${m[1]} ${m[3].trim()} (${m[2]} MB)`);
   }
   return out;
