@@ -9,7 +9,9 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TrialFinish } from '@ablate/tracker';
+import { childCommand } from '../self.js';
 import type { FromWorker, ToWorker, TrialJob } from './protocol.js';
 import { handleReport, type Scheduler, type SchedulerContext, trialLabel } from './scheduler.js';
 import type { TrialSpec } from './trials.js';
@@ -27,13 +29,15 @@ export class LocalPool implements Scheduler {
   /** Running workers and the stop file each checks between batches. */
   private readonly children = new Map<ChildProcess, string>();
   private readonly trained: Trained[] = [];
-  private readonly workerScript: string;
+  private readonly worker: { script: string; args: string[] };
 
   constructor(
     private readonly ctx: SchedulerContext,
     workerScript?: string,
   ) {
-    this.workerScript = workerScript ?? new URL('./worker.js', import.meta.url).pathname;
+    this.worker = workerScript
+      ? { script: workerScript, args: [] }
+      : childCommand('sweep-worker', fileURLToPath(new URL('./worker.js', import.meta.url)));
   }
 
   stop(sig: NodeJS.Signals): void {
@@ -127,7 +131,7 @@ export class LocalPool implements Scheduler {
       const keep = (b: Buffer) => {
         tail = (tail + b.toString()).slice(-4000);
       };
-      const child = fork(this.workerScript, [], {
+      const child = fork(this.worker.script, this.worker.args, {
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         env: { ...process.env, ABLATE_SWEEP_WORKER: '1' },
         execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
