@@ -9,6 +9,7 @@ import { deflateSync } from 'node:zlib';
 
 export const root = path.resolve(import.meta.dirname, '..');
 export const cli = path.join(root, 'packages/runner/dist/cli/sweep.js');
+export const workerCli = path.join(root, 'packages/runner/dist/cli/worker.js');
 export const smoke = path.join(root, 'experiments/smoke.yaml');
 
 type Database = {
@@ -30,15 +31,26 @@ export interface Run {
   stdout(): string;
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `sig` to its process group (spawned with `group`) or to it alone. */
+  killGroup(sig?: NodeJS.Signals): void;
   /** Resolves when stderr or stdout matches `re`; rejects after `ms` or if the process exits first. */
   waitFor(re: RegExp, ms?: number): Promise<void>;
 }
 
 export function sweep(args: string[], env: Record<string, string> = {}): Run {
-  const proc = spawn(process.execPath, [cli, ...args], {
+  return spawnCli(cli, args, env);
+}
+
+/**
+ * A built CLI (sweep.js, worker.js) as a child process, its output collected. `group`: in a process
+ * group of its own, so that `killGroup` ends it with the trial processes it forked (a machine lost).
+ */
+export function spawnCli(script: string, args: string[], env: Record<string, string> = {}, group = false): Run {
+  const proc = spawn(process.execPath, [script, ...args], {
     cwd: root,
     env: { ...process.env, INIT_CWD: root, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: group,
   });
   let out = '';
   let err = '';
@@ -64,6 +76,14 @@ export function sweep(args: string[], env: Record<string, string> = {}): Run {
   );
   return {
     proc,
+    killGroup(sig: NodeJS.Signals = 'SIGKILL') {
+      try {
+        if (group && proc.pid) process.kill(-proc.pid, sig);
+        else proc.kill(sig);
+      } catch {
+        // already gone
+      }
+    },
     stdout: () => out,
     stderr: () => err,
     exited,

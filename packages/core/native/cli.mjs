@@ -3,19 +3,27 @@
  * `pnpm native`            set up (or rebuild) the native TensorFlow backend (@tensorflow/tfjs-node)
  * `pnpm native --check`    report backend, TensorFlow version, oneDNN, threads, library paths; exit 1 when broken
  * `node native/cli.mjs --install`   what the root postinstall runs: set up when needed, one line, always exit 0
- * Options: `--package <name>` (default @tensorflow/tfjs-node). `ABLATE_NATIVE=0` makes --install a no-op.
+ * Options: `--package <name>` (default @tensorflow/tfjs-node); `--gpu` = `--package @tensorflow/tfjs-node-gpu`, whose
+ * --check lists the GPUs TensorFlow created devices for and FAILS when there are none (the CPU fallback).
+ * `ABLATE_NATIVE=0` makes --install a no-op.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addonPath, readStageMarker, resolvePackageDir } from './addon.mjs';
+import { cudaProblemFromLog, gpuDevicesFromLog } from './gpu.mjs';
 import { setupPackage } from './setup.mjs';
 
 const coreDir = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const repoRoot = path.dirname(path.dirname(coreDir));
 const argv = process.argv.slice(2);
-const pkgName = argv.includes('--package') ? argv[argv.indexOf('--package') + 1] : '@tensorflow/tfjs-node';
+const pkgName = argv.includes('--gpu')
+  ? '@tensorflow/tfjs-node-gpu'
+  : argv.includes('--package')
+    ? argv[argv.indexOf('--package') + 1]
+    : '@tensorflow/tfjs-node';
+const gpu = pkgName === '@tensorflow/tfjs-node-gpu';
 const FIX =
   'run `pnpm native` to set it up again; to point it at a TensorFlow: ABLATE_TF_WHEEL=<tensorflow_cpu-*.whl> or ABLATE_TF_LIB=<folder>';
 
@@ -72,6 +80,19 @@ function check() {
       ],
       ['conv2d vs cpu', `max |diff| ${out.err.toExponential(2)}`],
     );
+    if (gpu) {
+      const gpus = gpuDevicesFromLog(r.stderr);
+      for (const g of gpus)
+        rows.push(['GPU', `GPU:${g.index} ${g.name}, ${g.memoryMB} MB${g.capability ? `, compute capability ${g.capability}` : ''}`]);
+      if (!gpus.length) {
+        ok = false;
+        const why = cudaProblemFromLog(r.stderr);
+        rows.push([
+          'problem',
+          `TensorFlow created no GPU device: this backend would run on the CPU${why ? ` (${why})` : ' (a CPU-only TensorFlow, or no NVIDIA driver)'}`,
+        ]);
+      }
+    }
     if (!(out.err < 1e-4)) {
       ok = false;
       rows.push(['problem', 'conv2d differs from the cpu backend']);

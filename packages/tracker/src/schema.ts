@@ -17,6 +17,9 @@
  *                 reason), transfer_summary its one line, transfer_warning set when fewer tensors than expected
  *                 arrived; epochs.val_*_loss: the validation losses of the EMA model
  *
+ * Trial leases (migration 6): a runner claims a trial (`Tracker.claimTrial`: status check and lease in
+ * one transaction), keeps the lease alive with heartbeats, and a lease that expired is taken over.
+ *
  * View `results` (a contract read by the dashboard and by users' own SQL): one row per (sweep, trial)
  * with at least sweep, trial_id, module, position, seed, status, map50, map50_95, precision, recall,
  * fitness, fps, latency_ms, params, gflops, epochs, train_seconds, error. The baseline has module and
@@ -224,6 +227,17 @@ ALTER TABLE epochs ADD COLUMN val_cls_loss REAL;
 ALTER TABLE epochs ADD COLUMN val_dfl_loss REAL;
 `,
   },
+  {
+    version: 6,
+    name: 'trial leases (one trial, one runner) and where a trial ran',
+    sql: `
+ALTER TABLE trials ADD COLUMN lease_owner TEXT;
+ALTER TABLE trials ADD COLUMN lease_expires INTEGER;
+ALTER TABLE trials ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN runner TEXT;
+`,
+  },
 ];
 
 /** trials columns of the COCO numbers, by pycocotools' stat name (migration 3). */
@@ -294,6 +308,11 @@ export const RESULTS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['pretrained_sha256', 't.pretrained_sha256'],
   ['transfer', 't.transfer_summary'],
   ['transfer_warning', 't.transfer_warning'],
+  // migration 6: which runner trained it (`local` or a queue worker's host:pid), how many times a
+  // runner started it, and how many of those were restarts from scratch (a lost worker, no shared checkpoint).
+  ['runner', 't.runner'],
+  ['runs', 't.runs'],
+  ['restarts', 't.restarts'],
 ];
 
 /** The CREATE VIEW statement of `results`, from RESULTS_COLUMNS. */

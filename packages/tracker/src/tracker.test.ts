@@ -278,6 +278,35 @@ describe('Tracker', () => {
     t.close();
   });
 
+  test('claimTrial: status check and lease in one transaction; a live lease refuses, an expired one is taken over; ends release it', () => {
+    const t = new Tracker(tmp());
+    t.upsertSweep({ name: 's', config: {} });
+    for (const id of ['a', 'b']) t.addTrial('s', { id, module: null, position: null, seed: 0, config: {} }, 0);
+    const c1 = t.claimTrial('a', 'one', 1000, { now: 10_000, runner: 'local' });
+    expect(c1.claimed).toBe(true);
+    expect(c1.row).toMatchObject({ status: 'running', lease_owner: 'one', lease_expires: 11_000, runs: 1, runner: 'local' });
+    // Another owner while the lease lives: refused; its own owner again: fine (no second run counted as new owner).
+    expect(t.claimTrial('a', 'two', 1000, { now: 10_500 })).toMatchObject({ claimed: false, reason: 'leased' });
+    // Heartbeat: the lease moves on; a lease someone else holds is reported lost.
+    expect(t.renewLeases(['a', 'b'], 'one', 1000, 10_900)).toEqual(['b']);
+    expect(t.claimTrial('a', 'two', 1000, { now: 11_500 })).toMatchObject({ claimed: false, reason: 'leased' });
+    // Expired (the owner died without a word): taken over.
+    const c2 = t.claimTrial('a', 'two', 1000, { now: 12_000 });
+    expect(c2).toMatchObject({ claimed: true, row: { lease_owner: 'two', runs: 2 } });
+    t.finishTrial('a', { map50: 0.5 });
+    expect(t.getTrial('a')).toMatchObject({ status: 'ok', lease_owner: null, lease_expires: null });
+    expect(t.claimTrial('a', 'three', 1000)).toMatchObject({ claimed: false, reason: 'ok' });
+    t.claimTrial('b', 'one', 1000);
+    t.failTrial('b', 'boom');
+    expect(t.claimTrial('b', 'two', 1000)).toMatchObject({ claimed: false, reason: 'failed' });
+    expect(t.claimTrial('b', 'two', 1000, { retryFailed: true }).claimed).toBe(true);
+    t.noteRerun('b', true, 'host:1');
+    expect(t.getTrial('b')).toMatchObject({ runs: 3, restarts: 1, runner: 'host:1' });
+    t.interruptTrial('b', 'stop');
+    expect(t.getTrial('b')).toMatchObject({ status: 'interrupted', lease_owner: null });
+    t.close();
+  });
+
   test('read-only opening refuses writes and missing files; a newer schema is refused', () => {
     const file = tmp();
     const w = new Tracker(file);

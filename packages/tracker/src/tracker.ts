@@ -65,6 +65,14 @@ export interface TrialRow {
   train_seconds: number | null;
   provenance_json: string | null;
   pid: number | null;
+  /** Migration 6: who holds the trial (a runner's id) and until when (ms since the epoch). */
+  lease_owner: string | null;
+  lease_expires: number | null;
+  /** Times a runner started the trial; restarts: of those, restarts from scratch after a lost runner. */
+  runs: number;
+  restarts: number;
+  /** Where it ran: `local` or a queue worker's host:pid. */
+  runner: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -169,6 +177,18 @@ export interface ArtefactsRef {
 
 const now = () => new Date().toISOString();
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+export interface ClaimOptions {
+  retryFailed?: boolean;
+  /** Where it runs (`local`, a worker's host:pid). */
+  runner?: string;
+  /** The clock (ms), for tests. */
+  now?: number;
+}
+
+export type ClaimResult =
+  | { claimed: true; row: TrialRow /** The status before the claim. */; was: TrialRow['status'] }
+  | { claimed: false; reason: 'ok' | 'failed' | 'leased'; row: TrialRow };
 
 export interface OpenOptions {
   /** Open read-only (the dashboard). The file must exist. */
@@ -442,8 +462,8 @@ export class Tracker {
     this.db
       .prepare(
         `UPDATE trials SET status = 'ok', error = NULL, best_epoch = ?, precision = ?, recall = ?, map50 = ?, map50_95 = ?, fitness = ?,
-           fps = ?, latency_p50_ms = ?, latency_p90_ms = ?, fps_fused = ?, fps_nms = ?, train_seconds = ?, pid = NULL, finished_at = ?,
-           updated_at = ? WHERE id = ?`,
+           fps = ?, latency_p50_ms = ?, latency_p90_ms = ?, fps_fused = ?, fps_nms = ?, train_seconds = ?, pid = NULL,
+           lease_owner = NULL, lease_expires = NULL, finished_at = ?, updated_at = ? WHERE id = ?`,
       )
       .run(
         f.bestEpoch ?? null,
@@ -466,13 +486,16 @@ export class Tracker {
 
   failTrial(id: string, error: string): void {
     this.db
-      .prepare(`UPDATE trials SET status = 'failed', error = ?, pid = NULL, finished_at = ?, updated_at = ? WHERE id = ?`)
+      .prepare(
+        `UPDATE trials SET status = 'failed', error = ?, pid = NULL, lease_owner = NULL, lease_expires = NULL, finished_at = ?, updated_at = ? WHERE id = ?`,
+      )
       .run(error, now(), now(), id);
   }
 
   interruptTrial(id: string, reason = 'interrupted'): void {
     this.db
-      .prepare(`UPDATE trials SET status = 'interrupted', error = ?, pid = NULL, updated_at = ? WHERE id = ? AND status = 'running'`)
+      .prepare(`UPDATE trials SET status = 'interrupted', error = ?, pid = NULL, lease_owner = NULL, lease_expires = NULL, updated_at = ?
+           WHERE id = ? AND status = 'running'`)
       .run(reason, now(), id);
   }
 
@@ -509,7 +532,55 @@ export class Tracker {
 
   /** Sets a trial back to pending (for `--retry-failed`), keeping its epochs. */
   resetTrial(id: string): void {
-    this.db.prepare(`UPDATE trials SET status = 'pending', error = NULL, pid = NULL, updated_at = ? WHERE id = ?`).run(now(), id);
+    this.db
+      .prepare(
+        `UPDATE trials SET status = 'pending', error = NULL, pid = NULL, lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ?`,
+      )
+      .run(now(), id);
+  }
+
+  /**
+   * Claims a trial for one runner: the status check and the lease in one (immediate) transaction, so
+   * that two sweeps on one database never both start it. Refused when the trial is `ok`, `failed`
+   * (unless `retryFailed`), or leased by another owner whose lease has not expired; an expired lease is
+   * taken over. A claimed trial is `running` with `pid` this process, `runs` + 1.
+   */
+  claimTrial(id: string, owner: string, leaseMs: number, opts: ClaimOptions = {}): ClaimResult {
+    return this.db
+      .transaction((): ClaimResult => {
+        const row = this.getTrial(id);
+        if (!row) throw new Error(`claimTrial: no trial ${id}`);
+        const at = opts.now ?? Date.now();
+        if (row.status === 'ok') return { claimed: false, reason: 'ok', row };
+        if (row.status === 'failed' && !opts.retryFailed) return { claimed: false, reason: 'failed', row };
+        if (row.lease_owner && row.lease_owner !== owner && (row.lease_expires ?? 0) > at) return { claimed: false, reason: 'leased', row };
+        this.db
+          .prepare(
+            `UPDATE trials SET status = 'running', error = NULL, pid = ?, lease_owner = ?, lease_expires = ?, runs = runs + 1,
+               runner = COALESCE(?, runner), updated_at = ? WHERE id = ?`,
+          )
+          .run(process.pid, owner, at + leaseMs, opts.runner ?? null, now(), id);
+        return { claimed: true, was: row.status, row: this.getTrial(id) as TrialRow };
+      })
+      .immediate();
+  }
+
+  /** Renews the leases `owner` holds on these trials; returns the ids whose lease it no longer holds. */
+  renewLeases(ids: readonly string[], owner: string, leaseMs: number, at = Date.now()): string[] {
+    const upd = this.db.prepare('UPDATE trials SET lease_expires = ? WHERE id = ? AND lease_owner = ?');
+    return this.db.transaction(() => ids.filter((id) => upd.run(at + leaseMs, id, owner).changes === 0))();
+  }
+
+  /** A runner (re)started a claimed trial elsewhere: `runs` + 1, and `restarts` + 1 when from scratch. */
+  noteRerun(id: string, fromScratch: boolean, runner?: string): void {
+    this.db
+      .prepare('UPDATE trials SET runs = runs + 1, restarts = restarts + ?, runner = COALESCE(?, runner), updated_at = ? WHERE id = ?')
+      .run(fromScratch ? 1 : 0, runner ?? null, now(), id);
+  }
+
+  /** Sets where the trial runs (`local`, a worker's host:pid). */
+  setRunner(id: string, runner: string): void {
+    this.db.prepare('UPDATE trials SET runner = ?, updated_at = ? WHERE id = ?').run(runner, now(), id);
   }
 
   /**
@@ -520,7 +591,8 @@ export class Tracker {
     const rows = this.db.prepare(`SELECT id, pid FROM trials WHERE status = 'running'`).all() as { id: string; pid: number | null }[];
     const stale = rows.filter((r) => r.pid === null || !isAlive(r.pid)).map((r) => r.id);
     const upd = this.db.prepare(
-      `UPDATE trials SET status = 'interrupted', error = 'the process running it ended unexpectedly', pid = NULL, updated_at = ? WHERE id = ?`,
+      `UPDATE trials SET status = 'interrupted', error = 'the process running it ended unexpectedly', pid = NULL, lease_owner = NULL,
+         lease_expires = NULL, updated_at = ? WHERE id = ?`,
     );
     this.db.transaction(() => {
       for (const id of stale) upd.run(now(), id);

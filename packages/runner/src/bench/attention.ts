@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { type BackendName, type ChannelContext, initBackend, type ModuleSpec, manualSeed, type TensorModule } from '@ablate/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { ATTENTION_PLUGINS } from '../plugins.js';
+import { childCommand } from '../self.js';
 
 export interface AttentionSize {
   level: string;
@@ -130,15 +131,18 @@ export async function benchOneAttention(
     const input = tf.randomNormal(shape) as tf.Tensor4D;
     x = input;
     const vars = mod.trainableVariables();
-    const fwd = () => {
+    // Reads are asynchronous: webgpu under Node has no synchronous read (see @ablate/core's webgpu.ts), and
+    // awaiting the result is what makes a GPU's time count at all.
+    const fwd = async () => {
       const y = tf.tidy(() => mod.forward(input));
-      y.dataSync();
+      await y.data();
       y.dispose();
     };
-    const step = () => {
+    const step = async () => {
       const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(mod.forward(input))) as tf.Scalar, vars);
-      value.dataSync();
-      tf.dispose([value, ...Object.values(grads)]);
+      const g = Object.values(grads);
+      await Promise.all([value.data(), g[g.length - 1]?.data()]);
+      tf.dispose([value, ...g]);
     };
     phase = 'forward';
     mod.eval();
@@ -146,7 +150,7 @@ export async function benchOneAttention(
     const f: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t = performance.now();
-      fwd();
+      await fwd();
       f.push(performance.now() - t);
     }
     row.forwardMs = median(f);
@@ -159,7 +163,7 @@ export async function benchOneAttention(
     const b: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t = performance.now();
-      step();
+      await step();
       b.push(performance.now() - t);
     }
     row.trainMs = median(b);
@@ -192,13 +196,13 @@ export async function benchAttention(opts: {
   const sizes = opts.sizes ?? YOLOV8N_640_SIZES;
   const modules = opts.modules ?? attentionSpecs().map((s) => s.name);
   const rows: AttentionRow[] = [];
-  const self = fileURLToPath(new URL('../cli/bench.js', import.meta.url));
+  const self = childCommand('bench', fileURLToPath(new URL('../cli/bench.js', import.meta.url)));
   const timeoutMs = opts.timeoutMs ?? 300_000;
   for (const module of modules) {
     for (const size of sizes) {
       const payload = JSON.stringify({ module, shape: size.shape, backend: opts.backend, runs: opts.runs ?? 3 });
       const row = await new Promise<AttentionRow>((resolve) => {
-        const child = spawn(process.execPath, [self, '--attention-child', payload], {
+        const child = spawn(process.execPath, [self.script, ...self.args, '--attention-child', payload], {
           stdio: ['ignore', 'pipe', 'pipe'],
           env: { ...process.env, ABLATE_ATTENTION_PROGRESS: '1' },
         });

@@ -36,7 +36,7 @@ export async function benchTrainStep(opts: {
   const g = new Generator(1);
   const images = randUniform([opts.batch, opts.imgsz, opts.imgsz, 3], 0, 1, g);
   const batch = {
-    images: images.dataSync() as Float32Array,
+    images: (await images.data()) as Float32Array,
     shape: [opts.batch, opts.imgsz, opts.imgsz, 3] as [number, number, number, 3],
     targets: { batchIdx: [] as number[], cls: [] as number[], bboxes: [] as number[][] },
   };
@@ -69,7 +69,7 @@ export async function benchTrainStep(opts: {
       const t = performance.now();
       await step();
       // The step ends when the updated weights are computed (asynchronous backends included).
-      vars[vars.length - 1].dataSync();
+      await vars[vars.length - 1].data();
       times.push(performance.now() - t);
     }
     const s = [...times].sort((a, b) => a - b);

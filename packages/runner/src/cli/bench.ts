@@ -19,6 +19,7 @@ import { type AttentionRow, benchAttention, benchOneAttention, YOLOV8N_640_SIZES
 import { benchInference, type InferRow } from '../bench/infer.js';
 import { benchConvKernels, type ConvShape, type Row, YOLO_CONV_SHAPES } from '../bench/kernels.js';
 import { benchTrainStep, type TrainStepResult } from '../bench/train-step.js';
+import { childCommand } from '../self.js';
 
 const SECTIONS = ['conv', 'train', 'infer', 'attention'] as const;
 
@@ -90,9 +91,10 @@ function trainChild(
   steps: number,
   section: 'train' | 'infer' = 'train',
 ): Promise<TrainChildRow[]> {
-  const self = fileURLToPath(import.meta.url);
+  const self = childCommand('bench', fileURLToPath(import.meta.url));
+  const payload = JSON.stringify({ backend, threads, sizes, steps, section });
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [self, '--train-child', JSON.stringify({ backend, threads, sizes, steps, section })], {
+    const child = spawn(process.execPath, [self.script, ...self.args, '--train-child', payload], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -11,6 +11,7 @@ import { BACKEND_NAMES, type BackendName } from '@ablate/core';
 import { Command } from 'commander';
 import { formatTotals } from '../golden/format.js';
 import { runGolden } from '../golden/run.js';
+import { goldenFixturesDir } from '../self.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 // pnpm runs scripts from the repo root; resolve the user's relative paths against where they typed them.
@@ -30,7 +31,7 @@ const program = new Command()
         process.exit(2);
       }
     }
-    const targets = paths.length ? paths.map((p) => path.resolve(userCwd, p)) : [path.join(repoRoot, 'fixtures/golden')];
+    const targets = paths.length ? paths.map((p) => path.resolve(userCwd, p)) : [goldenFixturesDir(repoRoot)];
     const lines = await runGolden(targets, { backends, verbose: o.verbose, onLine: (l) => console.log(l) });
     for (const l of formatTotals(lines)) console.log(l);
     process.exit(lines.some((l) => l.status === 'FAIL') ? 1 : 0);

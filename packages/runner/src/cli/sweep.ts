@@ -4,6 +4,7 @@
  * and stores every result in SQLite (the `results` view of @ablate/tracker).
  * Exit codes: 0 all trials ok; 1 a trial failed; 2 invalid experiment file or options (nothing ran);
  * 130 stopped by SIGINT/SIGTERM (the running trials are `interrupted`; the same command resumes them).
+ * With --queue redis://..., the trials run on `pnpm worker` processes (src/cli/worker.ts) on any machine.
  */
 import { BACKEND_NAMES } from '@ablate/core';
 import { Command, InvalidArgumentError } from 'commander';
@@ -36,6 +37,8 @@ const program = new Command()
   )
   .option('--retry-failed', 'run failed trials again')
   .option('--no-progress', 'plain log lines instead of progress bars')
+  .option('--queue <url>', 'run the trials as BullMQ jobs on Redis (redis://host:port[/db]) for `pnpm worker` processes on any machine')
+  .option('--slurm-script <file>', 'with --queue: write an sbatch array script whose tasks each run `pnpm worker --queue ... --once`')
   .showHelpAfterError()
   .exitOverride((e) => {
     process.exit(e.exitCode === 0 ? 0 : 2);
@@ -53,6 +56,8 @@ const program = new Command()
         pretrained?: string;
         retryFailed?: boolean;
         progress: boolean;
+        queue?: string;
+        slurmScript?: string;
       },
     ) => {
       const code = await runSweep({
@@ -67,6 +72,8 @@ const program = new Command()
         pretrained: o.pretrained,
         retryFailed: o.retryFailed,
         tty: o.progress ? undefined : false,
+        queue: o.queue,
+        slurmScript: o.slurmScript,
       });
       process.exit(code);
     },

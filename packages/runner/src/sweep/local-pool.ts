@@ -9,11 +9,13 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TrialFinish } from '@ablate/tracker';
+import { childCommand } from '../self.js';
 import type { FromWorker, ToWorker, TrialJob } from './protocol.js';
 import { handleReport, type Scheduler, type SchedulerContext, trialLabel } from './scheduler.js';
 import type { TrialSpec } from './trials.js';
-import type { TrialOutcome } from './writer.js';
+import { SweepWriter, type TrialOutcome } from './writer.js';
 
 /** Training results of a trial whose FPS is still to be measured (parallel workers). */
 interface Trained {
@@ -27,13 +29,15 @@ export class LocalPool implements Scheduler {
   /** Running workers and the stop file each checks between batches. */
   private readonly children = new Map<ChildProcess, string>();
   private readonly trained: Trained[] = [];
-  private readonly workerScript: string;
+  private readonly worker: { script: string; args: string[] };
 
   constructor(
     private readonly ctx: SchedulerContext,
     workerScript?: string,
   ) {
-    this.workerScript = workerScript ?? new URL('./worker.js', import.meta.url).pathname;
+    this.worker = workerScript
+      ? { script: workerScript, args: [] }
+      : childCommand('sweep-worker', fileURLToPath(new URL('./worker.js', import.meta.url)));
   }
 
   stop(sig: NodeJS.Signals): void {
@@ -86,14 +90,22 @@ export class LocalPool implements Scheduler {
   }
 
   /** Runs one trial in a worker process and stores everything it reports. */
-  private runOne(t: TrialSpec, slot: number, mode: TrialJob['mode'], benchOf?: TrialFinish): Promise<TrialOutcome> {
+  private async runOne(t: TrialSpec, slot: number, mode: TrialJob['mode'], benchOf?: TrialFinish): Promise<TrialOutcome | 'skipped'> {
     const { ctx } = this;
     const { writer, progress } = ctx;
     const checkpointDir = path.join(path.dirname(ctx.dbFile), 'checkpoints', t.id);
-    const row = writer.getTrial(t.id);
-    const resume = row?.status === 'interrupted' && fs.existsSync(path.join(checkpointDir, 'last.safetensors'));
     const label = trialLabel(t);
+    let resume = false;
     if (mode !== 'bench') {
+      // One trial, one runner: another sweep on this database may have finished or started it since it was planned.
+      const c = writer.claim(t, 'local');
+      if (!c.claimed) {
+        progress.log(`trial ${t.id} ${label}: ${SweepWriter.refusal(c.reason)}: skipped`);
+        progress.trialEnded(slot, true);
+        return 'skipped';
+      }
+      resume = c.was === 'interrupted' && fs.existsSync(path.join(checkpointDir, 'last.safetensors'));
+      const row = c.row;
       // A fresh start: no stale checkpoint or epochs of an earlier attempt.
       if (!resume) fs.rmSync(checkpointDir, { recursive: true, force: true });
       progress.log(`trial ${t.id} ${label}: ${resume ? `resuming after epoch ${row?.epochs_done}` : 'starting'}`);
@@ -119,7 +131,7 @@ export class LocalPool implements Scheduler {
       const keep = (b: Buffer) => {
         tail = (tail + b.toString()).slice(-4000);
       };
-      const child = fork(this.workerScript, [], {
+      const child = fork(this.worker.script, this.worker.args, {
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         env: { ...process.env, ABLATE_SWEEP_WORKER: '1' },
         execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),

@@ -24,6 +24,8 @@ export interface TrialJob {
   mode: 'all' | 'train' | 'bench';
   /** When this file exists, training stops after its current batch (checked between batches). */
   stopFile?: string;
+  /** A queue worker's host:pid (absent in the local pool), for messages. */
+  worker?: string;
 }
 
 export interface EpochMsg {

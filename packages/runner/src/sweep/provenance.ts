@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleInfo } from '../self.js';
 
 export interface Provenance {
   git: { commit: string | null; dirty: boolean | null };
@@ -62,12 +63,14 @@ function packageVersions(): Record<string, string> {
 
 export function provenance(): Provenance {
   if (cached) return cached;
-  const commit = git(['rev-parse', 'HEAD'], runnerDir);
-  const status = commit ? git(['status', '--porcelain', '--untracked-files=no'], runnerDir) : null;
+  // The portable bundle has no git and no package.json files: it carries what `pnpm bundle` recorded.
+  const bundle = bundleInfo();
+  const commit = bundle ? bundle.commit : git(['rev-parse', 'HEAD'], runnerDir);
+  const status = bundle || !commit ? null : git(['status', '--porcelain', '--untracked-files=no'], runnerDir);
   const cpus = os.cpus();
   cached = {
-    git: { commit, dirty: status === null ? null : status.length > 0 },
-    packages: packageVersions(),
+    git: { commit, dirty: bundle ? bundle.dirty : status === null ? null : status.length > 0 },
+    packages: bundle ? { ...bundle.packages } : packageVersions(),
     node: process.version,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     cpu: { model: cpus[0]?.model?.trim() ?? 'unknown', count: cpus.length },

@@ -213,6 +213,31 @@ describe('runSweep', () => {
     }
   });
 
+  it('two sweeps on one database: every trial is claimed and trained once (status check and lease in one transaction)', async () => {
+    const db = path.join(tmp, 'two.db');
+    const log = path.join(tmp, 'two.log');
+    const first = run({ db }, {}, log);
+    // The second plans while the first runs: it sees trials pending that the first will finish or hold.
+    await new Promise((r) => setTimeout(r, 300));
+    const second = run({ db }, {}, log);
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.code).toBe(EXIT.ok);
+    expect(b.code).toBe(EXIT.ok);
+    const starts = fs
+      .readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.ev === 'start');
+    expect(starts).toHaveLength(6);
+    expect(new Set(starts.map((s) => s.id)).size).toBe(6);
+    expect(`${a.err}\n${b.err}`).toMatch(/running in another sweep|finished by another sweep meanwhile/);
+    const { results, epochs } = rows(db);
+    expect(results).toHaveLength(6);
+    for (const x of results) expect(x).toMatchObject({ status: 'ok', runs: 1, restarts: 0, runner: 'local', fps: 100 });
+    expect(epochs).toHaveLength(12);
+  });
+
   it('invalid options and files exit 2 before anything runs', async () => {
     expect((await run({ workers: 0 })).code).toBe(EXIT.invalid);
     const bad = await run({ backend: 'gpu' });

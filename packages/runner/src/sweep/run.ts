@@ -1,7 +1,7 @@
 /**
  * The sweep: experiment file -> plan (`plan.ts`: validated experiment, data, trials) -> the one
  * database writer (`writer.ts`) -> a scheduler that runs the trials (`local-pool.ts`: worker processes
- * on this machine) -> summary. Every report of a trial is stored by this process as it arrives.
+ * on this machine; `queue-scheduler.ts`: BullMQ jobs run by `pnpm worker` on any machine) -> summary. Every report of a trial is stored by this process as it arrives.
  * Semantics:
  *  - a trial that is `ok` is skipped (and said so); `failed` is skipped unless `retryFailed`;
  *    `interrupted` resumes from its `last` checkpoint; trials left `running` by a dead process (kill -9)
@@ -12,13 +12,19 @@
  *    `interrupted`; exit code 130. A second signal kills the workers at once (still `interrupted`).
  *  - `dryRun`: lists the trials with params, GFLOPs and an estimated time; trains nothing and writes nothing.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { dryRun } from './dry-run.js';
 import type { Experiment } from './experiment.js';
 import { LocalPool } from './local-pool.js';
 import { EXIT, type PlanOptions, planSweep } from './plan.js';
 import { BarProgress, PlainProgress, type Progress } from './progress.js';
+import { parseRedisUrl } from './queue.js';
+import { QueueScheduler } from './queue-scheduler.js';
 import { type ResultRow, summaryTable } from './report.js';
-import type { Scheduler } from './scheduler.js';
+import type { Scheduler, SchedulerContext } from './scheduler.js';
+import { slurmScript } from './slurm.js';
 import type { TrialSpec } from './trials.js';
 import { SweepWriter } from './writer.js';
 
@@ -35,11 +41,30 @@ export interface SweepOptions extends PlanOptions {
   workerScript?: string;
   /** Seconds to wait for workers to stop after a signal before killing them (default 120). */
   stopTimeout?: number;
+  /** redis://host:port[/db]: trials run as BullMQ jobs by `pnpm worker` processes instead of the local pool. */
+  queue?: string;
+  /** With `queue`: write an sbatch array script of queue workers here. */
+  slurmScript?: string;
+  /** `pnpm worker` options written into the SLURM script. */
+  slurmWorkerArgs?: string[];
 }
 
 export async function runSweep(o: SweepOptions): Promise<number> {
   const out = o.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const err = o.err ?? ((l: string) => process.stderr.write(`${l}\n`));
+
+  if (o.slurmScript && !o.queue) {
+    err('--slurm-script needs --queue redis://host:port (its tasks are queue workers)');
+    return EXIT.invalid;
+  }
+  if (o.queue) {
+    try {
+      parseRedisUrl(o.queue);
+    } catch (e) {
+      err((e as Error).message);
+      return EXIT.invalid;
+    }
+  }
 
   // 1-3. Experiment, backend, data, trials.
   const plan = await planSweep(o, err);
@@ -49,7 +74,7 @@ export async function runSweep(o: SweepOptions): Promise<number> {
   err(
     `sweep ${exp.name}: ${trials.length} trials (${variants} variant${variants > 1 ? 's' : ''} x ${exp.seeds.length} seed${exp.seeds.length > 1 ? 's' : ''}), ` +
       `${trials[0]?.config.train.epochs} epochs at ${exp.train.imgsz} px, backend ${backendName} (${threads} thread${threads > 1 ? 's' : ''} per trial), ` +
-      `${workers} worker${workers > 1 ? 's' : ''}, database ${showPath(dbFile)}`,
+      `${o.queue ? `queue ${o.queue}` : `${workers} worker${workers > 1 ? 's' : ''}`}, database ${showPath(dbFile)}`,
   );
 
   if (o.dryRun) return dryRun(plan, out);
@@ -62,10 +87,44 @@ export async function runSweep(o: SweepOptions): Promise<number> {
     // 6. Run.
     const progress: Progress = (o.tty ?? process.stderr.isTTY) ? new BarProgress() : new PlainProgress(err);
     progress.plan(trials.length, done);
-    const scheduler: Scheduler = new LocalPool(
-      { writer, exp, backend: plan.backend, threads, workers, dbFile, progress, stopTimeout: o.stopTimeout ?? 120 },
-      o.workerScript,
-    );
+    const ctx: SchedulerContext = {
+      writer,
+      exp,
+      backend: plan.backend,
+      threads,
+      workers,
+      dbFile,
+      progress,
+      stopTimeout: o.stopTimeout ?? 120,
+    };
+    const scheduler: Scheduler = o.queue
+      ? new QueueScheduler(ctx, {
+          url: o.queue,
+          retryFailed: o.retryFailed ?? false,
+          onEnqueued: (n) => {
+            if (!o.slurmScript || !o.queue) return;
+            const file = path.resolve(o.cwd ?? process.cwd(), o.slurmScript);
+            const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+            fs.mkdirSync(path.dirname(file), { recursive: true });
+            fs.writeFileSync(
+              file,
+              slurmScript({
+                sweep: exp.name,
+                queue: o.queue,
+                tasks: n,
+                repoRoot,
+                threads,
+                workerArgs: o.slurmWorkerArgs,
+                command: process.argv.slice(1).join(' '),
+              }),
+              { mode: 0o755 },
+            );
+            progress.log(
+              `wrote ${showPath(file)}: ${n} SLURM array task(s) of pnpm worker --once; submit it with sbatch ${showPath(file)}`,
+            );
+          },
+        })
+      : new LocalPool(ctx, o.workerScript);
     const onSignal = (sig: NodeJS.Signals) => scheduler.stop(sig);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);

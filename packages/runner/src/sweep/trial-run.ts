@@ -166,7 +166,9 @@ export async function runTrial(
     const data = await loadData(job.data);
     if (data.fingerprint !== cfg.data.fingerprint) {
       throw new Error(
-        `the data set changed since the sweep was planned (fingerprint ${data.fingerprint}, expected ${cfg.data.fingerprint}); run the sweep again`,
+        job.worker
+          ? `the data set on worker ${job.worker} (${data.description}) has fingerprint ${data.fingerprint}, but the sweep planned the trial with fingerprint ${cfg.data.fingerprint}: give this worker the same data (--data-root <its copy>)`
+          : `the data set changed since the sweep was planned (fingerprint ${data.fingerprint}, expected ${cfg.data.fingerprint}); run the sweep again`,
       );
     }
     manualSeed(trial.seed);

@@ -3,8 +3,14 @@
  * workers on other machines), only the sweep process writes SQLite, through this class: the sweep and
  * its trials are registered, what needs work is chosen, and every report of a trial is stored as it
  * arrives (so the dashboard is live).
+ *
+ * One trial, one runner: before a trial runs it is claimed (`claim`: status check and lease in one
+ * transaction, see Tracker.claimTrial); the writer renews its leases every third of the lease time
+ * while the trials run, so a second sweep on the same database skips them, and takes over a lease
+ * whose sweep died without a word once it expires.
  */
-import { pidAlive, Tracker, type TrialFinish, type TrialRow } from '@ablate/tracker';
+import * as os from 'node:os';
+import { type ClaimResult, pidAlive, Tracker, type TrialFinish, type TrialRow } from '@ablate/tracker';
 import type { Experiment } from './experiment.js';
 import { fmt } from './progress.js';
 import type { FromWorker } from './protocol.js';
@@ -21,10 +27,55 @@ export interface Prepared {
   rows: Map<string, TrialRow>;
 }
 
+/** Lease time of a claimed trial (ms); ABLATE_LEASE_MS overrides it (tests). */
+export const LEASE_MS = Number(process.env.ABLATE_LEASE_MS) || 60_000;
+
 export class SweepWriter {
   readonly tracker: Tracker;
-  constructor(dbFile: string) {
+  /** This sweep's lease owner id: host, pid and a random part (two sweeps in one process differ). */
+  readonly owner = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  /** Trials this sweep holds a lease on. */
+  private readonly held = new Set<string>();
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(
+    dbFile: string,
+    readonly leaseMs = LEASE_MS,
+  ) {
     this.tracker = new Tracker(dbFile);
+  }
+
+  /** Claims a trial for this sweep (see Tracker.claimTrial); `runner`: where it will run. */
+  claim(t: TrialSpec, runner: string): ClaimResult {
+    const c = this.tracker.claimTrial(t.id, this.owner, this.leaseMs, { runner });
+    if (c.claimed) {
+      this.held.add(t.id);
+      this.heartbeat ??= setInterval(() => this.renew(), Math.max(50, this.leaseMs / 3));
+      this.heartbeat.unref();
+    }
+    return c;
+  }
+
+  /** Why a claim was refused, for the log. */
+  static refusal(reason: 'ok' | 'failed' | 'leased'): string {
+    return reason === 'ok'
+      ? 'finished by another sweep meanwhile'
+      : reason === 'failed'
+        ? 'failed in another sweep meanwhile'
+        : 'running in another sweep (its lease is live)';
+  }
+
+  private renew(): void {
+    if (!this.held.size) return;
+    try {
+      for (const id of this.tracker.renewLeases([...this.held], this.owner, this.leaseMs)) this.held.delete(id);
+    } catch {
+      // a busy database: the next beat renews (leases last three beats)
+    }
+  }
+
+  private release(id: string): void {
+    this.held.delete(id);
   }
 
   /**
@@ -83,6 +134,9 @@ export class SweepWriter {
       } else if (r.status === 'running' && r.pid !== null && r.pid !== process.pid && pidAlive(r.pid)) {
         err(`${tag}: running in another process (pid ${r.pid}): skipped`);
         done++;
+      } else if (r.status === 'running' && r.lease_owner && r.lease_owner !== this.owner && (r.lease_expires ?? 0) > Date.now()) {
+        err(`${tag}: running in another sweep (lease of ${r.lease_owner}): skipped`);
+        done++;
       } else {
         if (r.status === 'failed') tracker.resetTrial(t.id);
         todo.push(t);
@@ -131,6 +185,7 @@ export class SweepWriter {
         return {};
       }
       case 'done':
+        this.release(t.id);
         tracker.finishTrial(t.id, m.finish);
         return { outcome: 'ok', finish: m.finish };
       case 'trained':
@@ -144,13 +199,16 @@ export class SweepWriter {
           fpsFused: m.fused,
           fpsNms: m.nms,
         };
+        this.release(t.id);
         tracker.finishTrial(t.id, f);
         return { outcome: 'ok', finish: f };
       }
       case 'failed':
+        this.release(t.id);
         tracker.failTrial(t.id, m.error);
         return { outcome: 'failed' };
       case 'interrupted':
+        this.release(t.id);
         tracker.interruptTrial(t.id, m.reason);
         return { outcome: 'interrupted' };
       default:
@@ -159,10 +217,12 @@ export class SweepWriter {
   }
 
   fail(id: string, error: string): void {
+    this.release(id);
     this.tracker.failTrial(id, error);
   }
 
   interrupt(id: string, reason: string): void {
+    this.release(id);
     this.tracker.interruptTrial(id, reason);
   }
 
@@ -171,6 +231,7 @@ export class SweepWriter {
   }
 
   close(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.tracker.close();
   }
 }
