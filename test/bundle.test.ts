@@ -93,7 +93,7 @@ test('gpu-check from the bundle says why it cannot check a GPU here instead of p
   const r = await run([path.join(bundle, 'ablate.mjs'), 'gpu-check', '--budget', '120'], { VK_DRIVER_FILES: '/nonexistent.json' });
   expect(r.code, r.stderr).toBe(1);
   expect(r.stdout).toMatch(/FAIL\s+backend tensorflow: .*Cannot find (package|module) '@tensorflow\/tfjs-node-gpu'/);
-  expect(r.stdout).toMatch(/FAIL\s+backend webgpu: .*(no WebGPU adapter|not a GPU)/);
+  expect(r.stdout).toMatch(/FAIL\s+backend webgpu: .*(no WebGPU adapter|not a GPU|no Vulkan loader)/);
   expect(r.stdout).toMatch(/golden\s+not run\s+-\s+no GPU backend/);
   expect(r.stdout).toContain('check(s) failed or did not run');
 });
