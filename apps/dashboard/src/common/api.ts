@@ -1,4 +1,6 @@
 /** The JSON the dashboard server returns (types shared with the browser app). */
+
+import type { TransferRecord } from '@ablate/tracker';
 import type { CurveKey, StatKey } from './metrics.js';
 
 export interface ApiError {
@@ -148,16 +150,7 @@ export interface TrialDetail {
     file: string;
     sha256: string | null;
     /** null until the trial has started. */
-    transfer: {
-      transferred: number;
-      total: number;
-      parameters: number;
-      expected: number;
-      notTransferred: { name: string; reason: string }[];
-      initialised: string[];
-      summary: string;
-      warning: string | null;
-    } | null;
+    transfer: TransferRecord | null;
   } | null;
   stamp: string;
 }
