@@ -14,8 +14,9 @@ import { query, type Run, smoke, spawnCli, sweep, sweepDone, tempDir, workerCli,
 const tmp = tempDir('ablate-sweep-queue-');
 // Workers give up a silent job after 4 s (instead of 30): a killed worker's trial moves on quickly.
 const env = { ABLATE_CACHE_DIR: path.join(tmp, 'cache'), ABLATE_QUEUE_LOCK_SECONDS: '4', ABLATE_LEASE_MS: '6000' };
-// A smoke trial takes about a minute of CPU; on the shared 2-core machine under load (4 engineers' sweeps,
-// this file run with nice -n 5) one took 6 minutes of wall time. Generous limits, no timed assertions.
+// The smoke experiment trains on `backend: auto` (node where set up, as in CI: a few seconds a trial; a
+// minute of CPU on wasm). Kills and interrupts come after epoch 1 of 4, so that several epochs are still to
+// go however loaded the machine is. Generous limits, no timed assertions.
 const TEST_MS = 1_200_000;
 const WAIT_MS = 900_000;
 const started: Run[] = [];
@@ -71,14 +72,18 @@ function expectAllOk(db: string, ids: string[], epochs = 2) {
 }
 
 /** The trial ids of the local plan (`--dry-run`: the same planning as a local run), computed once. */
-let localIdsCache: string[] | undefined;
-async function localIds(): Promise<string[]> {
-  if (!localIdsCache) {
-    const dry = await sweepDone([smoke, '--dry-run', '--db', path.join(tmp, 'dry.db')], env);
+const localIdsCache = new Map<string, string[]>();
+async function localIds(extra: string[] = []): Promise<string[]> {
+  const key = extra.join(' ');
+  if (!localIdsCache.has(key)) {
+    const dry = await sweepDone([smoke, ...extra, '--dry-run', '--db', path.join(tmp, 'dry.db')], env);
     expect(dry.code, dry.stderr).toBe(0);
-    localIdsCache = [...dry.stdout.matchAll(/^\d+\s+([0-9a-f]{12})\s/gm)].map((m) => m[1]);
+    localIdsCache.set(
+      key,
+      [...dry.stdout.matchAll(/^\d+\s+([0-9a-f]{12})\s/gm)].map((m) => m[1]),
+    );
   }
-  return localIdsCache;
+  return localIdsCache.get(key) as string[];
 }
 
 describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', () => {
@@ -87,11 +92,11 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     async () => {
       const r = await redis('a');
       const db = path.join(tmp, 'b.db');
-      const s = queued([smoke, '--db', db, '--queue', r.url]);
+      const s = queued([smoke, '--epochs', '4', '--db', db, '--queue', r.url]);
       await s.waitFor(/trial\(s\) added/, WAIT_MS);
       // Each worker its own checkpoint folder (none shared): the trial restarts from scratch elsewhere.
       const a = worker(r.url, ['--checkpoints', path.join(tmp, 'ck-a')]);
-      await s.waitFor(/seed 0 {2}epoch 1\/2/, WAIT_MS);
+      await s.waitFor(/seed 0 {2}epoch 1\/4/, WAIT_MS);
       // The machine is lost: the worker and the trial process it forked.
       a.killGroup('SIGKILL');
       // Two at a time: it takes the waiting trial and, once its lock expired, the killed worker's one.
@@ -104,7 +109,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
       servers.push(await startRedis(path.join(tmp, 'a'), r.port));
       const { code } = await s.exited;
       expect(code, `${s.stderr()}\nworker:\n${b.stderr()}`).toBe(0);
-      const rows = expectAllOk(db, await localIds());
+      const rows = expectAllOk(db, await localIds(['--epochs', '4']), 4);
       expect(rows.map((x) => x.restarts).sort()).toEqual([0, 1]);
       expect(rows.find((x) => x.restarts === 1)?.runs).toBe(2);
     },
@@ -116,13 +121,14 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     async () => {
       const r = await redis('b');
       const db = path.join(tmp, 'c.db');
-      const s = queued([smoke, '--db', db, '--queue', r.url]);
+      const args = [smoke, '--epochs', '4', '--db', db, '--queue', r.url];
+      const s = queued(args);
       await s.waitFor(/trial\(s\) added/, WAIT_MS);
       worker(r.url);
-      await s.waitFor(/seed 0 {2}epoch 1\/2/, WAIT_MS);
+      await s.waitFor(/seed 0 {2}epoch 1\/4/, WAIT_MS);
       s.proc.kill('SIGKILL');
       await s.exited;
-      const again = queued([smoke, '--db', db, '--queue', r.url]);
+      const again = queued(args);
       const { code } = await again.exited;
       expect(code, again.stderr()).toBe(0);
       // Every trial of a queued sweep is claimed (running) while it waits in the queue.
@@ -130,7 +136,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
       expect(again.stderr()).toMatch(
         /already in the queue \((active|waiting)\): following it|finished in the queue while no sweep was watching/,
       );
-      const rows = expectAllOk(db, await localIds());
+      const rows = expectAllOk(db, await localIds(['--epochs', '4']), 4);
       for (const x of rows) expect(x.restarts).toBe(0);
     },
     TEST_MS,
@@ -175,8 +181,8 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
     async () => {
       const r = await redis('d');
       const db = path.join(tmp, 'e.db');
-      // 3 epochs: the interrupt comes after epoch 1 with two epochs still to go, so no trial can finish first.
-      const args = [smoke, '--db', db, '--queue', r.url, '--epochs', '3'];
+      // 4 epochs: the interrupt comes after epoch 1 with three epochs still to go, so no trial can finish first.
+      const args = [smoke, '--db', db, '--queue', r.url, '--epochs', '4'];
       const slurm = path.join(tmp, 'workers.sh');
       const s = queued([...args, '--slurm-script', slurm]);
       await s.waitFor(/trial\(s\) added/, WAIT_MS);
@@ -184,7 +190,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
       const ck = ['--checkpoints', path.join(tmp, 'ck-e')];
       const w1 = worker(r.url, ck);
       const w2 = worker(r.url, ck);
-      await s.waitFor(/seed 0 {2}epoch 1\/3/, WAIT_MS);
+      await s.waitFor(/seed 0 {2}epoch 1\/4/, WAIT_MS);
       const t0 = Date.now();
       s.proc.kill('SIGINT');
       const { code } = await s.exited;
@@ -206,7 +212,7 @@ describe('pnpm sweep --queue with pnpm worker processes (real redis-server)', ()
       const rows = expectAllOk(
         db,
         stopped.map((x) => x.trial_id),
-        3,
+        4,
       );
       for (const x of rows) expect(x).toMatchObject({ runs: 2, restarts: 0 });
       // Again: nothing to do, nothing queued.

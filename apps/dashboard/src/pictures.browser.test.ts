@@ -29,7 +29,7 @@ data:
 train: { epochs: 1, batch: 4, imgsz: 64, warmup_epochs: 0, close_mosaic: 0 }
 val: { conf: 0.001, iou: 0.7 }
 bench: { imgsz: 64, warmup: 1, runs: 2 }
-backend: wasm
+backend: auto
 seeds: [0]
 baseline: false
 sweep:

@@ -1,23 +1,19 @@
 /**
  * API tests (and one browser check) against a database made by the real smoke sweep
- * (`experiments/smoke.yaml`, run with the runner's built CLI into a temporary folder; ~20 s).
+ * (`experiments/smoke.yaml`, run with the runner's built CLI into a temporary folder; 16 s on node, 92 s on wasm).
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchBrowser, openPage } from '../bench/browser.js';
 import type { CompareResult, SweepCurves, SweepDetail, SweepListItem, TrialDetail } from '../common/api.js';
 import { CURVE_KEYS, formatMeanStd, STAT_KEYS } from '../common/metrics.js';
 import { expectClose, parseCsv, readResults, refStat, refVariants, tmpFile } from '../test-utils/reference.js';
+import { ROOT, runSweep } from '../test-utils/sweep.js';
 import { buildWeb, SCREENSHOTS } from '../test-utils/web.js';
 import { buildServer, type DashboardServer } from './app.js';
 
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const SWEEP_CLI = path.join(ROOT, 'packages/runner/dist/cli/sweep.js');
 const SMOKE = path.join(ROOT, 'experiments/smoke.yaml');
 let file: string;
 let app: DashboardServer;
@@ -30,22 +26,8 @@ const get = async <T>(url: string) => {
 };
 
 beforeAll(async () => {
-  for (const f of [SWEEP_CLI, SMOKE])
-    if (!fs.existsSync(f))
-      throw new Error(`${f} is missing: the smoke sweep needs the built runner (pnpm build) and experiments/smoke.yaml`);
   file = tmpFile('smoke.db');
-  // Asynchronous: a synchronous child blocks this test worker past vitest's 60 s RPC timeout.
-  try {
-    await promisify(execFile)(process.execPath, [SWEEP_CLI, SMOKE, '--db', file, '--no-progress'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 280_000,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-  } catch (e) {
-    const r = e as { code?: number; stdout?: string; stderr?: string };
-    throw new Error(`the smoke sweep failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
+  await runSweep(SMOKE, file);
   web = await buildWeb();
   app = await buildServer({ db: file, staticDir: web });
 });
