@@ -130,6 +130,8 @@ export class QueueScheduler implements Scheduler {
         const tr: Tracked = { t, slot, startedStored: false, epochs: new Set() };
         let job = await queue.getJob(jobIdOf(t.id));
         const state = job ? await job.getState() : 'unknown';
+        // Finished between the two reads: read the job again for its return value (see poll()).
+        if (job && (state === 'completed' || state === 'failed')) job = await queue.getJob(jobIdOf(t.id));
         if (job && state === 'completed' && job.returnvalue?.outcome === 'ok') {
           progress.log(`trial ${t.id} ${trialLabel(t)}: finished in the queue while no sweep was watching: collected`);
           this.collect(tr, job, state);
@@ -209,7 +211,13 @@ export class QueueScheduler implements Scheduler {
     const state = await job.getState();
     const p = job.progress as QueueProgress | number | undefined;
     if (p && typeof p === 'object' && p.runId) this.apply(tr, p);
-    if (state === 'completed' || state === 'failed') this.collect(tr, job, state);
+    if (state === 'completed' || state === 'failed') {
+      // `job` was read before getState(): a job that completed in between has a stale copy without its
+      // return value (the trial was then stored as interrupted although its worker reported it ok; seen
+      // with 3 workers in scripts/queue-overhead.sh). A finished job no longer changes: read it again.
+      const done = await queue.getJob(jobIdOf(tr.t.id));
+      if (done) this.collect(tr, done, state);
+    }
   }
 
   /** Stores what a run reported that is not stored yet. */
